@@ -1,0 +1,56 @@
+"""Completion-style prompts for the teacher, and lenient extraction of its replies.
+
+The embedded teacher (SmolLM2-135M) does not follow a big model's JSON instructions (DESIGN.md:
+0 of 85 replies usable), but it continues a few-shot "Input:/Output:" pattern. So every
+request is a pattern to continue, and each reply carries one thing: a new input, or the output
+for a given input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from p2m_lib.types import Example
+
+# A capable chat model answers a bare pattern with chatter; this line keeps it on the pattern.
+CHAT_PREAMBLE = "Continue the pattern below. Reply with only the text that comes next, nothing else.\n\n"
+INPUT_STOP = ("\nOutput:", "\nInput:", "\n\n")
+OUTPUT_STOP = ("\n",)
+_INPUT_LABEL = re.compile(r"^\s*input\s*:\s*", re.IGNORECASE)
+_LEADING_LABEL = re.compile(r"^\s*(?:input|output)\s*:\s*", re.IGNORECASE)
+_OUTPUT_LABEL = re.compile(r"\boutput\s*:", re.IGNORECASE)
+
+
+def few_shot_block(instruction: str, demonstrations: Sequence[Example]) -> str:
+    """The instruction followed by each demonstration as an Input/Output pair."""
+    pairs = "".join(f"Input: {d.input}\nOutput: {d.output}\n\n" for d in demonstrations)
+    return f"{instruction.strip()}\n\n{pairs}"
+
+
+def input_prompt(instruction: str, demonstrations: Sequence[Example], chat: bool = False) -> str:
+    """A prompt whose continuation is one new input."""
+    return (CHAT_PREAMBLE if chat else "") + few_shot_block(instruction, demonstrations) + "Input:"
+
+
+def output_prompt(
+    instruction: str, demonstrations: Sequence[Example], new_input: str, chat: bool = False
+) -> str:
+    """A prompt whose continuation is the output for `new_input`."""
+    block = few_shot_block(instruction, demonstrations)
+    return (CHAT_PREAMBLE if chat else "") + f"{block}Input: {new_input}\nOutput:"
+
+
+def extract_input(reply: str) -> str:
+    """The new input in a reply: a repeated "Input:" label dropped, anything from "Output:" on cut."""
+    text = _INPUT_LABEL.sub("", reply.strip(), count=1)
+    return _OUTPUT_LABEL.split(text, maxsplit=1)[0].strip()
+
+
+def extract_output(reply: str) -> str:
+    """The output in a reply: its first non-empty line, a repeated "Output:" label dropped."""
+    for line in reply.strip().splitlines():
+        line = _LEADING_LABEL.sub("", line, count=1).strip()
+        if line:
+            return line
+    return ""

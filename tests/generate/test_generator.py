@@ -1,0 +1,125 @@
+"""The generation loop's bookkeeping, driven by a scripted teacher (a unit test of logic).
+
+The real teachers are tested against a loopback OpenAI-compatible server and the embedded
+model in tests/llm; here only what the loop does with replies matters.
+"""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from p2m_lib.config import GenerationConfig
+from p2m_lib.generate import EXAMPLES_FILE, RAW_FILE, DatasetGenerator
+from p2m_lib.types import Completion, Example, TaskSpec
+
+TASK = TaskSpec("Double the number.", (Example("2", "4"),), prompt="Double the number.\nInput: 2\nOutput: 4")
+CONFIG = GenerationConfig(num_examples=5, samples_per_input=3, batch_size=2, max_requests=50)
+
+
+class ScriptedTeacher:
+    """Answers input prompts with fresh numbers and output prompts with their double."""
+
+    name = "scripted"
+    capable = False
+
+    def __init__(self, fail_after: int | None = None, inputs=None):
+        self.calls = []
+        self.fail_after = fail_after
+        self.inputs = iter(inputs if inputs is not None else (str(n) for n in range(10, 10_000)))
+
+    def complete(self, prompts, params):
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls.append((list(prompts), params))
+        replies = []
+        for prompt in prompts:
+            if prompt.endswith("Input:"):
+                replies.append(Completion((f" {next(self.inputs)}\nOutput: x",), 10, 3))
+            else:
+                number = int(prompt.rsplit("Input: ", 1)[1].split("\n")[0])
+                texts = [f" {2 * number}"] * (params.n - 1) + [" wrong"]
+                replies.append(Completion(tuple(texts), 10, 2 * params.n))
+        return replies
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_generates_the_majority_output_for_each_new_input(tmp_path):
+    teacher = ScriptedTeacher()
+    result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    assert result.examples == tuple(Example(str(n), str(2 * n)) for n in range(10, 15))
+    assert read_jsonl(tmp_path / EXAMPLES_FILE) == [e.to_dict() for e in result.examples]
+    # 3 rounds: 2 inputs + 2 outputs, 2 + 2, 2 + 1 (only one more example was needed).
+    assert result.usage.requests == 11
+    assert len(read_jsonl(tmp_path / RAW_FILE)) == 11
+    output_params = [params for prompts, params in teacher.calls if not prompts[0].endswith("Input:")]
+    assert {(p.n, p.temperature) for p in output_params} == {(3, 0.5)}
+
+
+def test_temperature_is_annealed_across_rounds(tmp_path):
+    teacher = ScriptedTeacher()
+    DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    input_temperatures = [params.temperature for prompts, params in teacher.calls if prompts[0].endswith("Input:")]
+    assert input_temperatures == pytest.approx([0.5, 0.5 + 1.2 * 2 / 5, 0.5 + 1.2 * 4 / 5])
+
+
+def test_duplicate_and_copied_inputs_are_rejected_and_counted(tmp_path):
+    teacher = ScriptedTeacher(inputs=["2", "7", "7", "", "8", "9", "10", "11"])
+    result = DatasetGenerator(teacher, replace(CONFIG, num_examples=4)).generate(TASK, tmp_path)
+    assert [e.input for e in result.examples] == ["7", "8", "9", "10"]
+    assert result.rejected == {"copy of a demonstration": 1, "duplicate input": 1, "empty input": 1}
+
+
+def test_request_bound_stops_a_teacher_that_never_gives_usable_replies(tmp_path):
+    class UselessTeacher(ScriptedTeacher):
+        def complete(self, prompts, params):
+            self.calls.append((list(prompts), params))
+            return [Completion(("",), 5, 0) for _ in prompts]
+
+    teacher = UselessTeacher()
+    result = DatasetGenerator(teacher, replace(CONFIG, max_requests=7)).generate(TASK, tmp_path)
+    assert result.examples == ()
+    assert result.usage.requests == 7
+    assert result.rejected == {"empty input": 7}
+
+
+def test_interrupted_run_resumes_without_repeating_paid_requests(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        # Interrupted after round 0's input and output calls and round 1's input call.
+        DatasetGenerator(ScriptedTeacher(fail_after=3), CONFIG).generate(TASK, tmp_path)
+    assert [e.input for e in map(lambda r: Example(**r), read_jsonl(tmp_path / EXAMPLES_FILE))] == ["10", "11"]
+
+    teacher = ScriptedTeacher(inputs=(str(n) for n in range(100, 200)))
+    result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    # Round 1's inputs (12, 13) were paid for before the interruption: the rerun asks only
+    # for their outputs, then continues with new inputs.
+    first_prompts, first_params = teacher.calls[0]
+    assert [p.rsplit("Input: ", 1)[1].split("\n")[0] for p in first_prompts] == ["12", "13"]
+    assert first_params.n == 3
+    assert [e.input for e in result.examples] == ["10", "11", "12", "13", "100"]
+    assert result.resumed_examples == 2
+    assert result.usage.requests == 11
+
+
+def test_complete_folder_makes_no_request(tmp_path):
+    DatasetGenerator(ScriptedTeacher(), CONFIG).generate(TASK, tmp_path)
+    teacher = ScriptedTeacher()
+    result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    assert teacher.calls == []
+    assert len(result.examples) == 5
+    assert result.resumed_examples == 5
+
+
+def test_a_second_interruption_during_the_resumed_round_resumes_right(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        DatasetGenerator(ScriptedTeacher(fail_after=3), CONFIG).generate(TASK, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        # Answers round 1's outputs, then is interrupted on round 2's inputs.
+        DatasetGenerator(ScriptedTeacher(fail_after=1, inputs=iter(())), CONFIG).generate(TASK, tmp_path)
+    teacher = ScriptedTeacher(inputs=(str(n) for n in range(100, 200)))
+    result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    assert [e.input for e in result.examples] == ["10", "11", "12", "13", "100"]
+    assert teacher.calls[0][0][0].endswith("Input:")

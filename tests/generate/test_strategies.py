@@ -1,0 +1,73 @@
+import random
+
+import pytest
+
+from p2m_lib.generate import annealed_temperature, sample_demonstrations, self_consistent_output
+from p2m_lib.generate.prompts import extract_input, extract_output, input_prompt, output_prompt
+from p2m_lib.types import Example
+
+
+@pytest.mark.parametrize(
+    ("generated", "expected"),
+    [(0, 0.5), (50, 1.1), (100, 1.7), (150, 1.7), (25, 0.8)],
+)
+def test_annealing_goes_linearly_from_initial_to_max(generated, expected):
+    assert annealed_temperature(generated, 100, 0.5, 1.7) == pytest.approx(expected)
+
+
+def test_self_consistency_keeps_most_frequent():
+    assert self_consistent_output(["b", "a", "b", "c"]) == "b"
+
+
+def test_self_consistency_tie_goes_to_shortest():
+    assert self_consistent_output(["longer", "short", "longer", "short"]) == "short"
+
+
+def test_self_consistency_tie_of_equal_length_goes_to_first_seen():
+    assert self_consistent_output(["yes", "no!", "no!", "yes", "maybe"]) == "yes"
+    assert self_consistent_output(["no!", "yes", "yes", "no!"]) == "no!"
+
+
+def test_self_consistency_ignores_empty_and_whitespace():
+    assert self_consistent_output(["", "  ", "x ", " x", "yy"]) == "x"
+    assert self_consistent_output(["", " \n"]) is None
+
+
+def test_demonstrations_hold_user_examples_and_a_sample_of_generated():
+    user = [Example("u1", "o1"), Example("u2", "o2")]
+    generated = [Example(f"g{i}", "o") for i in range(10)]
+    picked = sample_demonstrations(user, generated, 3, random.Random(0))
+    assert len(picked) == 5
+    assert set(user) <= set(picked)
+    assert len(set(picked) & set(generated)) == 3
+    assert sample_demonstrations(user, [], 3, random.Random(0)) in (user, user[::-1])
+
+
+def test_prompts_are_completion_patterns():
+    demos = [Example("3 + 4", "7")]
+    assert input_prompt("Add the numbers.", demos) == "Add the numbers.\n\nInput: 3 + 4\nOutput: 7\n\nInput:"
+    assert output_prompt(" Add the numbers. ", demos, "1 + 1") == (
+        "Add the numbers.\n\nInput: 3 + 4\nOutput: 7\n\nInput: 1 + 1\nOutput:"
+    )
+    assert input_prompt("Add.", [], chat=True).startswith("Continue the pattern below.")
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (" 12 + 5", "12 + 5"),
+        ("Input: 12 + 5\nOutput: 17", "12 + 5"),
+        ("12 + 5 Output: 17", "12 + 5"),
+        ("  \n", ""),
+    ],
+)
+def test_extract_input(reply, expected):
+    assert extract_input(reply) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [(" 17", "17"), ("\n\nOutput: 17\nInput: 3", "17"), ("", "")],
+)
+def test_extract_output(reply, expected):
+    assert extract_output(reply) == expected
