@@ -16,7 +16,9 @@ from p2m_lib.types import Example
 # A capable chat model answers a bare pattern with chatter; this line keeps it on the pattern.
 CHAT_PREAMBLE = "Continue the pattern below. Reply with only the text that comes next, nothing else.\n\n"
 INPUT_STOP = ("\nOutput:", "\nInput:", "\n\n")
-OUTPUT_STOP = ("\n",)
+# Not a bare "\n": the small teacher often starts its answer on a new line after "Output:".
+# The answer is the first non-empty line of what comes before the next block.
+OUTPUT_STOP = ("\nInput:", "\n\n")
 _INPUT_LABEL = re.compile(r"^\s*input\s*:\s*", re.IGNORECASE)
 _LEADING_LABEL = re.compile(r"^\s*(?:input|output)\s*:\s*", re.IGNORECASE)
 _OUTPUT_LABEL = re.compile(r"\boutput\s*:", re.IGNORECASE)

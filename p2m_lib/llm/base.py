@@ -1,0 +1,37 @@
+"""What every teacher LLM offers: n sampled completions per prompt, cut at stop strings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from p2m_lib.types import Completion, SamplingParams
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """A teacher LLM.
+
+    Attributes:
+        name: The model's name, for reports.
+        capable: True for a remote instruction-following LLM, False for the tiny embedded one;
+            stages ask only a capable teacher for JSON parsing or reranking.
+    """
+
+    name: str
+    capable: bool
+
+    def complete(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
+        """Sample `params.n` completions for each prompt.
+
+        Returns:
+            One Completion per prompt, in prompt order, each with `params.n` texts (fewer only
+            when a server returned fewer), every text cut before the first of `params.stop`.
+        """
+        ...
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Return `text` up to (not including) the earliest occurrence of any stop string."""
+    positions = [index for index in (text.find(s) for s in stop if s) if index >= 0]
+    return text[: min(positions)] if positions else text

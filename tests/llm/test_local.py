@@ -1,0 +1,159 @@
+"""LocalTeacher on a tiny random Llama (fast) and on the embedded SmolLM2 (slow); make_teacher dispatch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from p2m_lib.embedded import smollm2_gguf
+from p2m_lib.errors import P2MError
+from p2m_lib.llm import LocalTeacher, OpenAITeacher, Teacher, make_teacher
+from p2m_lib.llm.base import cut_at_stop
+from p2m_lib.llm.local import _stop_criteria
+from p2m_lib.types import SamplingParams
+
+PROMPTS = ["Input: the cat sat\nOutput:", "Translate: hello"]
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tiny_causal_lm_dir: Path) -> LocalTeacher:
+    return LocalTeacher(tiny_causal_lm_dir)
+
+
+def test_sampling_returns_n_texts_per_prompt_with_token_counts(tiny_teacher: LocalTeacher) -> None:
+    completions = tiny_teacher.complete(PROMPTS, SamplingParams(n=3, temperature=1.0, max_tokens=5))
+
+    assert len(completions) == len(PROMPTS)
+    for completion in completions:
+        assert len(completion.texts) == 3
+        assert completion.prompt_tokens > 0
+        assert 0 < completion.completion_tokens <= 3 * 5
+
+
+def test_prompt_tokens_ignore_left_padding(tiny_teacher: LocalTeacher) -> None:
+    alone = tiny_teacher.complete(PROMPTS[:1], SamplingParams(temperature=0.0, max_tokens=2))
+    batched = tiny_teacher.complete(PROMPTS, SamplingParams(temperature=0.0, max_tokens=2))
+
+    assert batched[0].prompt_tokens == alone[0].prompt_tokens
+    assert batched[0].prompt_tokens != batched[1].prompt_tokens
+
+
+def test_greedy_is_deterministic_and_repeated_n_times(tiny_teacher: LocalTeacher) -> None:
+    params = SamplingParams(n=2, temperature=0.0, max_tokens=6)
+
+    first = tiny_teacher.complete(PROMPTS, params)
+    second = tiny_teacher.complete(PROMPTS, params)
+
+    assert first == second
+    assert all(len(set(c.texts)) == 1 and len(c.texts) == 2 for c in first)
+
+
+def test_stop_strings_cut_the_text(tiny_teacher: LocalTeacher) -> None:
+    greedy = SamplingParams(temperature=0.0, max_tokens=8)
+    (full,) = tiny_teacher.complete(PROMPTS[:1], greedy)
+    stop = full.texts[0][2:4]  # a string the greedy text is known to contain
+    assert stop
+
+    (cut,) = tiny_teacher.complete(PROMPTS[:1], SamplingParams(temperature=0.0, max_tokens=8, stop=(stop,)))
+
+    assert cut.texts[0] == cut_at_stop(full.texts[0], [stop])
+    assert stop not in cut.texts[0]
+
+
+def test_stop_criteria_look_only_at_generated_text(smollm2_tokenizer_dir: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    prompt = tokenizer("Output:")["input_ids"]
+    [criteria] = _stop_criteria(tokenizer, ["::"], prompt_length=len(prompt))
+
+    def stops_after(generated: str) -> bool:
+        sequence = torch.tensor([prompt + tokenizer(generated)["input_ids"]])
+        return bool(criteria(sequence, scores=None)[0])
+
+    # "Output:" + ":" holds "::" only across the prompt's end, which must not stop generation.
+    done = [stops_after(":"), stops_after("a::")]
+
+    assert done == [False, True]
+
+
+def test_no_prompts_loads_nothing() -> None:
+    teacher = LocalTeacher(Path("/nonexistent"))
+
+    assert teacher.complete([], SamplingParams()) == []
+    assert isinstance(teacher, Teacher) and not teacher.capable
+
+
+def test_missing_folder_fails_on_first_use() -> None:
+    with pytest.raises(P2MError, match="does not exist"):
+        LocalTeacher(Path("/nonexistent/model")).complete(["x"], SamplingParams())
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "expected"),
+    [("a\nb###c", ["###", "\n"], "a"), ("abc", ["x"], "abc"), ("abc", [], "abc"), ("abc", [""], "abc")],
+)
+def test_cut_at_stop_keeps_the_text_before_the_earliest_stop(
+    text: str, stop: list[str], expected: str
+) -> None:
+    assert cut_at_stop(text, stop) == expected
+
+
+def test_make_teacher_auto_is_local_without_a_base_url() -> None:
+    teacher = make_teacher()
+
+    assert isinstance(teacher, LocalTeacher)
+    assert teacher.name == "SmolLM2-135M-Instruct (embedded)"
+    assert isinstance(make_teacher("local"), LocalTeacher)
+
+
+def test_make_teacher_auto_uses_the_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("P2M_LLM_BASE_URL", "http://teacher:8000/v1/")
+    monkeypatch.setenv("P2M_LLM_MODEL", "big-model")
+
+    teacher = make_teacher("auto")
+
+    assert isinstance(teacher, OpenAITeacher)
+    assert (teacher.base_url, teacher.name, teacher.capable) == ("http://teacher:8000/v1", "big-model", True)
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [({}, "P2M_LLM_BASE_URL"), ({"P2M_LLM_BASE_URL": "http://teacher/v1"}, "P2M_LLM_MODEL")],
+)
+def test_make_teacher_openai_names_the_missing_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], missing: str
+) -> None:
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+
+    with pytest.raises(P2MError, match=f"{missing} is not set"):
+        make_teacher("openai")
+
+
+def test_make_teacher_takes_a_model_folder_or_gguf_file(tiny_causal_lm_dir: Path) -> None:
+    folder_teacher = make_teacher(str(tiny_causal_lm_dir))
+    gguf_folder, gguf_name = smollm2_gguf()
+    gguf_teacher = make_teacher(str(gguf_folder / gguf_name))
+
+    assert isinstance(folder_teacher, LocalTeacher) and folder_teacher.name == tiny_causal_lm_dir.name
+    assert (gguf_teacher.model_dir, gguf_teacher.gguf_file) == (gguf_folder, gguf_name)
+
+
+def test_make_teacher_rejects_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(P2MError, match="is not 'auto', 'local', 'openai', a model folder"):
+        make_teacher(str(tmp_path / "missing"))
+
+
+@pytest.mark.slow
+def test_embedded_teacher_continues_a_short_prompt() -> None:
+    teacher = LocalTeacher()
+
+    (completion,) = teacher.complete(
+        ["The capital of France is"], SamplingParams(temperature=0.0, max_tokens=4)
+    )
+
+    assert completion.texts[0].strip()
+    assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
