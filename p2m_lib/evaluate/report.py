@@ -1,0 +1,195 @@
+"""One self-contained report.html per run: metrics, charts, data, timings and sample predictions.
+
+Charts are drawn with matplotlib's Agg canvas and inlined as base64 PNG, and the page carries its
+own CSS, so the file opens anywhere (a laptop, an artifact viewer in KFP) with no network access.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from p2m_lib.evaluate.metrics import normalize
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+TEMPLATE_NAME = "report.html.j2"
+MAX_SAMPLES = 20
+# Metrics in [0, 100] that are charted, with their display names; `count` is shown in tables only.
+SCORE_LABELS = {"exact_match": "Exact match", "chrf": "chrF++", "bertscore": "BERTScore F1"}
+COUNT_LABEL = "Pairs scored"
+# (summary key of the student's metrics, of the teacher's, title of the test set, chart suffix).
+EVALUATIONS = (
+    ("metrics", "baseline_metrics", "Generated test split", ""),
+    ("real_metrics", "real_baseline_metrics", "Your labelled test set", " (real)"),
+)
+
+
+def write_report(
+    path: Path,
+    summary: Mapping[str, Any],
+    loss_history: Sequence[tuple[int, float]],
+    predictions: Sequence[Mapping[str, Any]],
+) -> None:
+    """Write the run's report as one HTML file with inline charts.
+
+    Args:
+        path: Where to write report.html; missing parent folders are created.
+        summary: The run summary: "task" {"instruction"}, "model" {"name", "path", "parameters"},
+            "metrics" and optionally "baseline_metrics" (the teacher prompted with the user's
+            prompt), "real_metrics" / "real_baseline_metrics" (a user-supplied labelled test set),
+            "teacher" {"name"}, "data" (counts, may nest) and "timings" {stage: seconds}.
+            Every key is optional.
+        loss_history: (step, training loss) pairs; may be empty.
+        predictions: Rows with "input", "reference", "prediction" and optionally "teacher" and
+            "split"; the first `MAX_SAMPLES` are shown.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(summary, loss_history, predictions), encoding="utf-8")
+
+
+def render_report(
+    summary: Mapping[str, Any],
+    loss_history: Sequence[tuple[int, float]],
+    predictions: Sequence[Mapping[str, Any]],
+) -> str:
+    """The report's HTML text (see `write_report` for the arguments)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    # Autoescape everything: inputs and predictions are arbitrary text, "<script>" included.
+    environment = Environment(
+        loader=FileSystemLoader(Path(__file__).parent), autoescape=True, undefined=StrictUndefined
+    )
+    evaluations = _evaluations(summary)
+    series = [(label, metrics) for evaluation in evaluations for label, metrics in evaluation["series"]]
+    return environment.get_template(TEMPLATE_NAME).render(
+        instruction=(summary.get("task") or {}).get("instruction", ""),
+        model=_model_rows(summary.get("model") or {}),
+        teacher=(summary.get("teacher") or {}).get("name"),
+        evaluations=evaluations,
+        scores_chart=_png_data_uri(_scores_figure(series)) if series else None,
+        loss_chart=_png_data_uri(_loss_figure(loss_history)) if loss_history else None,
+        data=list(_flatten(summary.get("data") or {})),
+        timings=_timing_rows(summary.get("timings") or {}),
+        samples=_samples(predictions),
+    )
+
+
+def _model_rows(model: Mapping[str, Any]) -> list[tuple[str, str]]:
+    labels = {"name": "Name", "path": "Path", "parameters": "Parameters"}
+    return [(label, _format_value(model[key])) for key, label in labels.items() if key in model]
+
+
+def _evaluations(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One table per test set that has metrics: its title, column labels, rows and chart series."""
+    evaluations = []
+    for student_key, teacher_key, title, suffix in EVALUATIONS:
+        series = [
+            (who, summary[key])
+            for who, key in (("Student", student_key), ("Teacher", teacher_key))
+            if summary.get(key)
+        ]
+        if series:
+            chart_series = [(f"{who}{suffix}", metrics) for who, metrics in series]
+            evaluations.append({"title": title, "series": chart_series, **_metric_table(series)})
+    return evaluations
+
+
+def _metric_table(series: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    labels = {**SCORE_LABELS, "count": COUNT_LABEL}
+    rows = [
+        (label, [_format_value(metrics.get(key, "")) for _, metrics in series])
+        for key, label in labels.items()
+    ]
+    return {"columns": [name for name, _ in series], "rows": rows}
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(name, value) rows of a nested mapping; nested keys read "splits / train"."""
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, f"{name} / ")
+        else:
+            yield name, _format_value(value)
+
+
+def _timing_rows(timings: Mapping[str, float]) -> list[tuple[str, str]]:
+    rows = [(stage, f"{seconds:.1f}") for stage, seconds in timings.items()]
+    if rows:
+        rows.append(("total", f"{sum(timings.values()):.1f}"))
+    return rows
+
+
+def _samples(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    shown = predictions[:MAX_SAMPLES]
+    return {
+        "total": len(predictions),
+        "has_split": any("split" in row for row in shown),
+        "has_teacher": any("teacher" in row for row in shown),
+        "rows": [{**row, "match": _matches(row)} for row in shown],
+    }
+
+
+def _matches(row: Mapping[str, Any]) -> bool:
+    return normalize(str(row.get("prediction", ""))) == normalize(str(row.get("reference", "")))
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, Mapping) and not value:
+        return "none"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _scores_figure(series: Sequence[tuple[str, Mapping[str, Any]]]) -> Figure:
+    """Grouped bars: one group per metric, one bar per (model, test set)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.6))
+    axes = figure.subplots()
+    width = 0.8 / len(series)
+    for index, (label, metrics) in enumerate(series):
+        positions = [group + (index - (len(series) - 1) / 2) * width for group in range(len(SCORE_LABELS))]
+        values = [float(metrics.get(key) or 0.0) for key in SCORE_LABELS]
+        bars = axes.bar(positions, values, width, label=label)
+        axes.bar_label(bars, fmt="%.1f", fontsize=8)
+    axes.set_xticks(range(len(SCORE_LABELS)), list(SCORE_LABELS.values()))
+    axes.set_ylim(0, 110)
+    axes.set_ylabel("score (0-100)")
+    axes.legend(fontsize=8, loc="upper left", ncols=len(series))
+    figure.tight_layout()
+    return figure
+
+
+def _loss_figure(loss_history: Sequence[tuple[int, float]]) -> Figure:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.2))
+    axes = figure.subplots()
+    steps, losses = zip(*loss_history, strict=True)
+    # Markers keep a run with a single logged step visible.
+    axes.plot(steps, losses, marker="o", markersize=3)
+    axes.set_xlabel("step")
+    axes.set_ylabel("training loss")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def _png_data_uri(figure: Figure) -> str:
+    """The figure as an inline PNG, drawn on an Agg canvas (no display, no global pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,0 +1,97 @@
+"""report.html: one self-contained file with the metrics, charts, data, timings and samples."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from p2m_lib.evaluate import write_report
+
+PNG_IMAGE = re.compile(r'<img src="data:image/png;base64,[A-Za-z0-9+/]+=*"')
+
+
+def _summary(**extra: Any) -> dict[str, Any]:
+    return {
+        "task": {"instruction": "Translate English to French."},
+        "model": {"name": "tiny-student", "path": "model", "parameters": 134515008},
+        "metrics": {"exact_match": 41.25, "chrf": 63.5, "bertscore": 88.75, "count": 80},
+        "data": {"generated": 100, "splits": {"train": 80, "val": 10, "test": 10}},
+        "timings": {"generate": 12.34, "train": 56.78},
+        **extra,
+    }
+
+
+def _predictions(count: int = 3) -> list[dict[str, str]]:
+    return [
+        {
+            "input": f"input {i}",
+            "reference": f"reference {i}",
+            "prediction": f"prediction {i}",
+            "teacher": "t",
+        }
+        for i in range(count)
+    ]
+
+
+def _write(tmp_path: Path, summary: dict[str, Any], loss: list[tuple[int, float]], rows: list[Any]) -> str:
+    path = tmp_path / "out" / "report.html"
+    write_report(path, summary, loss, rows)
+    return path.read_text(encoding="utf-8")
+
+
+def test_report_shows_task_metrics_charts_data_and_timings(tmp_path: Path) -> None:
+    baseline = {"exact_match": 12.5, "chrf": 30.25, "bertscore": 70.0, "count": 80}
+    html = _write(
+        tmp_path, _summary(baseline_metrics=baseline), [(1, 2.5), (2, 1.75), (3, 1.2)], _predictions()
+    )
+
+    assert "Translate English to French." in html
+    assert "tiny-student" in html and "134,515,008" in html
+    for number in ("41.25", "63.50", "88.75", "12.50", "30.25", "70.00"):
+        assert f">{number}<" in html
+    assert len(PNG_IMAGE.findall(html)) == 2  # the score bars and the loss curve
+    assert "splits / train" in html and ">80<" in html
+    assert ">12.3<" in html and ">56.8<" in html and ">69.1<" in html  # two stages and the total
+    assert "prediction 2" in html
+    assert not re.search(r"(src|href)=\"https?:", html)
+
+
+def test_report_shows_the_real_test_set_next_to_the_generated_one(tmp_path: Path) -> None:
+    real = {"exact_match": 5.0, "chrf": 21.0, "bertscore": 61.0, "count": 7}
+    real_baseline = {"exact_match": 3.0, "chrf": 19.0, "bertscore": 59.0, "count": 7}
+    html = _write(tmp_path, _summary(real_metrics=real, real_baseline_metrics=real_baseline), [], [])
+    assert "Your labelled test set" in html
+    assert ">21.00<" in html and ">19.00<" in html
+
+
+def test_report_escapes_predictions(tmp_path: Path) -> None:
+    rows = [{"input": "x", "reference": "y", "prediction": "<script>alert(1)</script>"}]
+    html = _write(tmp_path, _summary(), [(1, 1.0)], rows)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_report_without_baseline_or_loss_history(tmp_path: Path) -> None:
+    rows = [{"input": "x", "reference": "y", "prediction": "z"}]
+    html = _write(tmp_path, _summary(), [], rows)
+    assert "no training steps logged" in html
+    assert len(PNG_IMAGE.findall(html)) == 1  # the score bars only
+    assert ">Teacher<" not in html  # no baseline column, no teacher sample column
+    assert ">41.25<" in html
+
+
+def test_report_shows_at_most_20_predictions(tmp_path: Path) -> None:
+    html = _write(tmp_path, _summary(), [], _predictions(25))
+    assert "prediction 19<" in html and "prediction 20<" not in html
+    assert "Showing 20 of 25" in html
+
+
+@pytest.mark.parametrize("summary", [{}, {"task": None, "metrics": None, "data": {}, "timings": {}}])
+def test_report_tolerates_a_bare_summary(tmp_path: Path, summary: dict[str, Any]) -> None:
+    html = _write(tmp_path, summary, [], [])
+    assert "no metrics recorded" in html
+    assert "no predictions recorded" in html
+    assert "<img" not in html
