@@ -62,7 +62,9 @@ def test_generates_the_majority_output_for_each_new_input(tmp_path):
 def test_temperature_is_annealed_across_rounds(tmp_path):
     teacher = ScriptedTeacher()
     DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
-    input_temperatures = [params.temperature for prompts, params in teacher.calls if prompts[0].endswith("Input:")]
+    input_temperatures = [
+        params.temperature for prompts, params in teacher.calls if prompts[0].endswith("Input:")
+    ]
     assert input_temperatures == pytest.approx([0.5, 0.5 + 1.2 * 2 / 5, 0.5 + 1.2 * 4 / 5])
 
 
@@ -90,7 +92,10 @@ def test_interrupted_run_resumes_without_repeating_paid_requests(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         # Interrupted after round 0's input and output calls and round 1's input call.
         DatasetGenerator(ScriptedTeacher(fail_after=3), CONFIG).generate(TASK, tmp_path)
-    assert [e.input for e in map(lambda r: Example(**r), read_jsonl(tmp_path / EXAMPLES_FILE))] == ["10", "11"]
+    assert [e.input for e in map(lambda r: Example(**r), read_jsonl(tmp_path / EXAMPLES_FILE))] == [
+        "10",
+        "11",
+    ]
 
     teacher = ScriptedTeacher(inputs=(str(n) for n in range(100, 200)))
     result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)

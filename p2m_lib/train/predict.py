@@ -1,0 +1,107 @@
+"""Answers from a trained model folder: the one code path for evaluation and for serving."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from p2m_lib.errors import P2MError
+from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
+from p2m_lib.train.encoding import prompt_ids, truncate_middle
+from p2m_lib.train.student import quiet_transformers
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+class StudentPredictor:
+    """A model folder written by `train`, loaded with the template it was trained with.
+
+    Attributes:
+        model: The model, in eval mode, on the GPU when there is one.
+        tokenizer: Its tokenizer (left padding for decoder-only models).
+        template: The saved prompt template.
+    """
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, template: TaskTemplate
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+
+    @classmethod
+    def load(cls, model_dir: Path) -> StudentPredictor:
+        """Load the model, tokenizer and `p2m_template.json` from `model_dir`.
+
+        Raises:
+            P2MError: If the folder does not exist or was not written by p2m training.
+        """
+        import torch
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise P2MError(f"model folder {model_dir} does not exist")
+        template = TaskTemplate.load(model_dir)
+        model_class = AutoModelForCausalLM if template.kind == DECODER_ONLY else AutoModelForSeq2SeqLM
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+            model = model_class.from_pretrained(model_dir, trust_remote_code=False)
+        tokenizer.padding_side = "left" if template.kind == DECODER_ONLY else "right"
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(model.to(device).eval(), tokenizer, template)
+
+    def predict(
+        self, inputs: Sequence[str], batch_size: int = 8, max_new_tokens: int | None = None
+    ) -> list[str]:
+        """Greedy answers, one per input, in the order given.
+
+        Each input is wrapped in the template; a prompt longer than the training length
+        (`tokenizer.model_max_length`) loses tokens from its middle, as in training. The answer
+        is the text generated before the first EOS token, cut where the model starts a new
+        template block (see `TaskTemplate.answer`) and stripped.
+
+        Args:
+            inputs: Task inputs (not prompts).
+            batch_size: Inputs decoded together; batches are formed from inputs of similar
+                length to waste little on padding.
+            max_new_tokens: Longest answer in tokens; None uses the saved generation config's.
+        """
+        prompts = [
+            truncate_middle(prompt_ids(self.tokenizer, self.template, text), self.tokenizer.model_max_length)
+            for text in inputs
+        ]
+        by_length = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        answers: dict[int, str] = {}
+        for start in range(0, len(by_length), batch_size):
+            batch = by_length[start : start + batch_size]
+            generated = self._generate([prompts[i] for i in batch], max_new_tokens)
+            answers.update(zip(batch, generated, strict=True))
+        return [answers[i] for i in range(len(prompts))]
+
+    def _generate(self, prompts: list[list[int]], max_new_tokens: int | None) -> list[str]:
+        import torch
+
+        features = [{"input_ids": ids, "attention_mask": [1] * len(ids)} for ids in prompts]
+        batch = self.tokenizer.pad(features, return_tensors="pt").to(self.model.device)
+        overrides: dict[str, Any] = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+        with torch.inference_mode():
+            # The saved generation config (greedy, EOS and pad ids) applies; only its length is overridden.
+            output = self.model.generate(**batch, **overrides)
+        # Decoder-only output repeats the prompt; encoder-decoder output starts with the decoder start id.
+        skip = batch["input_ids"].shape[1] if self.template.kind == DECODER_ONLY else 1
+        return [self._answer(sequence) for sequence in output[:, skip:]]
+
+    def _answer(self, sequence: torch.Tensor) -> str:
+        ids = sequence.tolist()
+        ends = self._eos_ids()
+        ids = ids[: next((i for i, token in enumerate(ids) if token in ends), len(ids))]
+        return self.template.answer(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+    def _eos_ids(self) -> set[int]:
+        configured = self.model.generation_config.eos_token_id
+        ids = configured if isinstance(configured, list) else [configured]
+        return {token for token in [*ids, self.tokenizer.eos_token_id] if token is not None}

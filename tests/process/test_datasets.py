@@ -1,0 +1,116 @@
+"""Reading input/output pairs from every supported on-disk format."""
+
+import json
+
+import datasets
+import pytest
+
+from p2m_lib.errors import P2MError
+from p2m_lib.process import load_pairs
+from p2m_lib.types import Example
+
+ROWS = [
+    {"question": "2+2", "context": "math", "answer": "4"},
+    {"question": "capital of France", "context": "geo", "answer": "Paris"},
+    {"question": "", "context": "empty input", "answer": "x"},
+    {"question": "no answer", "context": "empty output", "answer": ""},
+    {"question": "3+3", "context": "math", "answer": 6},
+]
+EXPECTED = [Example("2+2", "4"), Example("capital of France", "Paris"), Example("3+3", "6")]
+
+
+def _jsonl(tmp_path, rows=ROWS):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_jsonl_rows_become_examples_and_empty_ones_are_skipped(tmp_path):
+    assert load_pairs(_jsonl(tmp_path), "question", "answer") == EXPECTED
+
+
+def test_json_file(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(ROWS[:2]))
+
+    assert load_pairs(path, "question", "answer") == EXPECTED[:2]
+
+
+def test_csv_file(tmp_path):
+    path = tmp_path / "data.csv"
+    datasets.Dataset.from_list([{k: str(v) for k, v in row.items()} for row in ROWS]).to_csv(path)
+
+    assert load_pairs(path, "question", "answer") == EXPECTED
+
+
+def test_parquet_file(tmp_path):
+    path = tmp_path / "data.parquet"
+    datasets.Dataset.from_list([{k: str(v) for k, v in row.items()} for row in ROWS]).to_parquet(path)
+
+    assert load_pairs(path, "question", "answer") == EXPECTED
+
+
+def test_save_to_disk_dataset_folder(tmp_path):
+    datasets.Dataset.from_list(ROWS[:2]).save_to_disk(tmp_path / "ds")
+
+    assert load_pairs(tmp_path / "ds", "question", "answer") == EXPECTED[:2]
+
+
+def test_save_to_disk_dataset_dict_prefers_train(tmp_path):
+    splits = {
+        "validation": datasets.Dataset.from_list(ROWS[1:2]),
+        "train": datasets.Dataset.from_list(ROWS[:1]),
+    }
+    datasets.DatasetDict(splits).save_to_disk(tmp_path / "dd")
+
+    assert load_pairs(tmp_path / "dd", "question", "answer") == EXPECTED[:1]
+
+
+def test_save_to_disk_dataset_dict_without_train_takes_the_first_split(tmp_path):
+    splits = {
+        "validation": datasets.Dataset.from_list(ROWS[1:2]),
+        "test": datasets.Dataset.from_list(ROWS[:1]),
+    }
+    datasets.DatasetDict(splits).save_to_disk(tmp_path / "dd")
+
+    assert load_pairs(tmp_path / "dd", "question", "answer") == EXPECTED[1:2]
+
+
+def test_several_input_columns_become_column_value_lines(tmp_path):
+    pairs = load_pairs(_jsonl(tmp_path), "question, context", "answer")
+
+    assert pairs[0] == Example("question: 2+2\ncontext: math", "4")
+    # An empty question no longer empties the input: the context is there.
+    assert pairs[2] == Example("question: \ncontext: empty input", "x")
+
+
+def test_limit_counts_kept_rows(tmp_path):
+    assert load_pairs(_jsonl(tmp_path), "question", "answer", limit=2) == EXPECTED[:2]
+
+
+def test_missing_column_names_it_and_lists_the_available_ones(tmp_path):
+    with pytest.raises(P2MError) as error:
+        load_pairs(_jsonl(tmp_path), "question,passage", "label")
+
+    assert str(error.value) == (
+        f"{tmp_path / 'data.jsonl'} has no columns 'passage', 'label'; "
+        "available columns: question, context, answer"
+    )
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(P2MError, match="does not exist"):
+        load_pairs(tmp_path / "nope.jsonl", "a", "b")
+
+
+def test_unsupported_extension(tmp_path):
+    path = tmp_path / "data.xlsx"
+    path.write_text("x")
+
+    with pytest.raises(P2MError, match="cannot read"):
+        load_pairs(path, "a", "b")
+
+
+def test_unreadable_folder(tmp_path):
+    with pytest.raises(P2MError, match="cannot read dataset"):
+        load_pairs(tmp_path, "a", "b")
