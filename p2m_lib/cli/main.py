@@ -1,0 +1,154 @@
+"""The `p2m` command: parse a prompt, or run it end to end into a trained, evaluated model."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.logging import RichHandler
+
+from p2m_lib.errors import P2MError
+from p2m_lib.progress import console
+
+app = typer.Typer(
+    help="From a prompt to a small, evaluated, deployable model (Prompt2Model).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(command: F) -> F:
+    """Turn a P2MError into one line on stderr and exit 2; an interruption into a resume hint."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except P2MError as error:
+            console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print(
+                "interrupted: everything finished so far is on disk; rerun the same command to resume"
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every stage.")] = False) -> None:
+    """Set up logging to stderr; stdout is kept for results (`--json`)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+        force=True,
+    )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+
+
+PromptFile = Annotated[
+    Path, typer.Option("--prompt-file", "-p", help="Prompt: an instruction and demonstrations.")
+]
+
+
+@app.command()
+@user_errors
+def parse(
+    prompt_file: PromptFile,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    teacher: Annotated[str, typer.Option(help="auto, local, openai or a local model folder.")] = "auto",
+) -> None:
+    """Split a prompt into its instruction and demonstrations."""
+    from p2m_lib.llm import make_teacher
+    from p2m_lib.parse import parse_prompt, read_prompt
+
+    task = parse_prompt(read_prompt(prompt_file), make_teacher(teacher))
+    parsed = {"instruction": task.instruction, "examples": [e.to_dict() for e in task.examples]}
+    if as_json:
+        typer.echo(json.dumps(parsed, ensure_ascii=False))
+        return
+    console.print(f"[bold]instruction:[/] {task.instruction}", highlight=False)
+    for index, example in enumerate(task.examples, 1):
+        console.print(f"[bold]{index}.[/] {example.input!r} -> {example.output!r}", highlight=False)
+
+
+@app.command()
+@user_errors
+def run(
+    prompt_file: PromptFile,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; rerun into it to resume.")] = Path(
+        "runs/latest"
+    ),
+    profile: Annotated[str, typer.Option(help="quick or standard.")] = "quick",
+    teacher: Annotated[str, typer.Option(help="auto, local, openai or a local model folder.")] = "auto",
+    student: Annotated[str | None, typer.Option(help="Student model folder or hub name.")] = None,
+    dataset: Annotated[Path | None, typer.Option(help="Labelled data to train on (JSONL, CSV, ...).")] = None,
+    input_col: Annotated[str, typer.Option(help="Input column(s) of --dataset, comma-separated.")] = "input",
+    output_col: Annotated[str, typer.Option(help="Output column of --dataset.")] = "output",
+    test_dataset: Annotated[Path | None, typer.Option(help="Real labelled data to evaluate on.")] = None,
+    test_input_col: Annotated[str | None, typer.Option(help="Defaults to --input-col.")] = None,
+    test_output_col: Annotated[str | None, typer.Option(help="Defaults to --output-col.")] = None,
+    num_examples: Annotated[int | None, typer.Option(help="Examples to generate (profile default).")] = None,
+    bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder (embedded MiniLM).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling, splits and training.")] = 42,
+) -> None:
+    """Run every stage: parse, generate, process, train, evaluate, report."""
+    from dataclasses import replace
+
+    from p2m_lib.config import get_profile
+    from p2m_lib.run import LabelledData, RunOptions
+    from p2m_lib.run import run as run_stages
+
+    chosen = get_profile(profile)
+    if num_examples is not None:
+        chosen = replace(chosen, generation=replace(chosen.generation, num_examples=num_examples))
+    options = RunOptions(
+        prompt_file=prompt_file,
+        out_dir=out,
+        profile=chosen,
+        teacher=teacher,
+        student=student,
+        dataset=LabelledData(dataset, input_col, output_col) if dataset else None,
+        test_dataset=(
+            LabelledData(test_dataset, test_input_col or input_col, test_output_col or output_col)
+            if test_dataset
+            else None
+        ),
+        bertscore_model=bertscore_model,
+        seed=seed,
+    )
+    summary = run_stages(options)
+    _print_summary(summary, out)
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary['model']['name']} vs the teacher {summary['teacher']['name']}")
+    table.add_column("test set")
+    for column in ("student EM", "teacher EM", "student chrF++", "teacher chrF++", "n"):
+        table.add_column(column, justify="right")
+    for prefix, label in (("", "generated test split"), ("real_", "your test set")):
+        if f"{prefix}metrics" not in summary:
+            continue
+        student, teacher = summary[f"{prefix}metrics"], summary[f"{prefix}baseline_metrics"]
+        table.add_row(
+            label,
+            f"{student['exact_match']:.1f}",
+            f"{teacher['exact_match']:.1f}",
+            f"{student['chrf']:.1f}",
+            f"{teacher['chrf']:.1f}",
+            str(student["count"]),
+        )
+    console.print(table)
+    console.print(f"model: {out / 'model'}   report: {out / 'report.html'}   summary: {out / 'summary.json'}")

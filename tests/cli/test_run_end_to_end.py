@@ -1,0 +1,190 @@
+"""`p2m run` end to end on tiny models: a loopback OpenAI-compatible teacher, a tiny student."""
+
+import json
+import re
+
+import pytest
+from openai_server import OpenAICompatServer
+from typer.testing import CliRunner
+
+from p2m_lib.cli.main import app
+
+PROMPT = """Write the word in capital letters.
+
+Input: apple
+Output: APPLE
+
+Input: river
+Output: RIVER
+"""
+WORDS = [f"word{n}" for n in range(200)]
+
+
+def uppercase_teacher(request):
+    """Continues the few-shot pattern: a new word for an input request, its upper case for an output."""
+    prompt = request["messages"][-1]["content"]
+    n = request.get("n", 1)
+    if prompt.endswith("Input:"):
+        uppercase_teacher.served += 1
+        return [f" {WORDS[uppercase_teacher.served % len(WORDS)]}"] * n
+    word = re.findall(r"Input: (.*)\nOutput:$", prompt)[0]
+    return [f" {word.upper()}"] * n
+
+
+uppercase_teacher.served = 0
+
+
+@pytest.fixture
+def labelled_files(tmp_path):
+    train = tmp_path / "train.jsonl"
+    test = tmp_path / "test.csv"
+    train.write_text(
+        "".join(json.dumps({"text": w, "label": w.upper()}) + "\n" for w in ["sun", "moon", "star"])
+    )
+    test.write_text("text,label\ncloud,CLOUD\nrain,RAIN\n")
+    return train, test
+
+
+def test_run_writes_every_artifact_and_a_complete_summary(
+    tmp_path, tiny_causal_lm_dir, labelled_files, monkeypatch
+):
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(PROMPT)
+    train, test = labelled_files
+    out = tmp_path / "run"
+    with OpenAICompatServer(reply=uppercase_teacher) as server:
+        monkeypatch.setenv("P2M_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("P2M_LLM_MODEL", "teacher-model")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--prompt-file",
+                str(prompt_file),
+                "--out",
+                str(out),
+                "--student",
+                str(tiny_causal_lm_dir),
+                "--num-examples",
+                "12",
+                "--dataset",
+                str(train),
+                "--input-col",
+                "text",
+                "--output-col",
+                "label",
+                "--test-dataset",
+                str(test),
+            ],
+        )
+    assert result.exit_code == 0, result.output
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runner"] == "local"
+    assert summary["parsed"]["instruction"] == "Write the word in capital letters."
+    assert summary["parsed"]["examples"] == [
+        {"input": "apple", "output": "APPLE"},
+        {"input": "river", "output": "RIVER"},
+    ]
+    assert summary["data"]["generated"] == 12
+    assert summary["data"]["dataset"] == 3
+    assert sum(summary["data"]["splits"].values()) == 15
+    assert summary["model"]["path"] == "model"
+    assert summary["model"]["parameters"] > 0
+    for key in ("metrics", "baseline_metrics", "real_metrics", "real_baseline_metrics"):
+        assert set(summary[key]) == {"exact_match", "chrf", "bertscore", "count"}
+        assert all(isinstance(summary[key][m], float) for m in ("exact_match", "chrf", "bertscore"))
+    # The scripted teacher answers every test input right, whatever the student learnt.
+    assert summary["real_baseline_metrics"]["exact_match"] == 100.0
+    assert summary["real_metrics"]["count"] == 2
+    assert set(summary["timings"]) == {"parse", "generate", "process", "train", "evaluate", "report"}
+
+    generated = [json.loads(line) for line in (out / "generated" / "examples.jsonl").read_text().splitlines()]
+    assert len(generated) == 12
+    assert all(row["output"] == row["input"].upper() for row in generated)
+    raw = (out / "generated" / "raw.jsonl").read_text().splitlines()
+    assert len(raw) == summary["teacher"]["usage"]["requests"]
+    for name in ("train.jsonl", "val.jsonl", "test.jsonl"):
+        assert (out / "data" / name).stat().st_size > 0
+    model_files = {p.name for p in (out / "model").iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "p2m_template.json",
+        "README.md",
+        "tokenizer.json",
+    } <= model_files
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["input"] for p in predictions if p["split"] == "real_test"] == ["cloud", "rain"]
+    assert "Write the word in capital letters." in (out / "report.html").read_text()
+    assert json.loads((out / "metrics.json").read_text())["real_metrics"] == summary["real_metrics"]
+
+    # The key travelled in the Authorization header only, never into the run folder.
+    assert server.requests[0]["authorization"] == "Bearer sk-test-secret"
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in {".json", ".jsonl", ".html", ".md"}:
+            assert "sk-test-secret" not in path.read_text(errors="ignore"), path
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("   \n\t\n", "holds only whitespace"),
+        (b"\x00\x01\x02binary", "binary"),
+    ],
+)
+def test_bad_prompt_files_fail_with_one_line(tmp_path, content, message):
+    prompt_file = tmp_path / "prompt.txt"
+    if isinstance(content, bytes):
+        prompt_file.write_bytes(content)
+    else:
+        prompt_file.write_text(content)
+    result = CliRunner().invoke(
+        app, ["run", "--prompt-file", str(prompt_file), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path):
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(PROMPT)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(
+        app, ["run", "--prompt-file", str(prompt_file), "--out", str(blocker / "run")]
+    )
+    assert result.exit_code == 2
+    assert f"cannot write to --out {blocker / 'run'}" in result.output
+
+
+def test_missing_dataset_column_is_a_clear_error(tmp_path, labelled_files, monkeypatch):
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(PROMPT)
+    train, _ = labelled_files
+    with OpenAICompatServer(reply=uppercase_teacher) as server:
+        monkeypatch.setenv("P2M_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("P2M_LLM_MODEL", "teacher-model")
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--prompt-file",
+                str(prompt_file),
+                "--out",
+                str(tmp_path / "out"),
+                "--num-examples",
+                "2",
+                "--dataset",
+                str(train),
+                "--input-col",
+                "question",
+            ],
+        )
+    assert result.exit_code == 2
+    assert "question" in result.output and "text" in result.output
+    assert "Traceback" not in result.output
