@@ -106,8 +106,9 @@ def run(
     from dataclasses import replace
 
     from p2m_lib.config import get_profile
-    from p2m_lib.run import LabelledData, RunOptions
+    from p2m_lib.run import RunOptions
     from p2m_lib.run import run as run_stages
+    from p2m_lib.stages import LabelledData
 
     chosen = get_profile(profile)
     if num_examples is not None:

@@ -1,0 +1,280 @@
+"""The stages of a run as functions from files to files.
+
+Each stage reads what earlier stages wrote and writes its own folder or files, and nothing
+else passes between them. `p2m run` calls them in order on one run folder; each KFP component
+calls exactly one of them on its artifacts. A stage that finds its output already complete on
+disk (generated examples, training checkpoints) continues from it instead of starting over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from p2m_lib.config import GenerationConfig, Profile, TrainConfig
+from p2m_lib.errors import P2MError
+from p2m_lib.types import Example, Metrics, TaskSpec
+
+log = logging.getLogger(__name__)
+
+STATS_FILE = "stats.json"
+TRAIN_RESULT_FILE = "p2m_train_result.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """A user's labelled file and which columns hold the input and the output."""
+
+    path: Path
+    input_col: str = "input"
+    output_col: str = "output"
+
+    def load(self) -> list[Example]:
+        """The file's rows as examples; a clear error when the file or a column is missing."""
+        from p2m_lib.process import load_pairs
+
+        return load_pairs(self.path, self.input_col, self.output_col)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Pretty JSON with a final newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON an earlier stage wrote; a clear error when that stage did not run."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise P2MError(f"{path} is missing: run the stage that writes it first") from None
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One JSON object per line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def parse_stage(prompt: str, task_path: Path, teacher: Any) -> TaskSpec:
+    """Parse the prompt into `task_path` (task.json)."""
+    from p2m_lib.parse import parse_prompt
+
+    task = parse_prompt(prompt, teacher)
+    write_json(task_path, task.to_dict())
+    return task
+
+
+def generate_stage(task_path: Path, out_dir: Path, teacher: Any, config: GenerationConfig, seed: int) -> dict:
+    """Generate examples into `out_dir` (raw.jsonl, examples.jsonl, stats.json); resumes."""
+    from p2m_lib.generate import DatasetGenerator
+
+    task = TaskSpec.from_dict(read_json(task_path))
+    result = DatasetGenerator(teacher, config, seed=seed).generate(task, out_dir)
+    stats = {
+        "teacher": teacher.name,
+        "generated": len(result.examples),
+        "resumed": result.resumed_examples,
+        "usage": result.usage.to_dict(),
+        "rejected": result.rejected,
+    }
+    write_json(out_dir / STATS_FILE, stats)
+    return stats
+
+
+def process_stage(
+    task_path: Path,
+    generated_dir: Path,
+    data_dir: Path,
+    student: str | None,
+    profile: Profile,
+    dataset: LabelledData | None,
+    seed: int,
+) -> dict:
+    """Merge generated and labelled data into textualized train/val/test splits in `data_dir`."""
+    from transformers import AutoConfig
+
+    from p2m_lib.generate import EXAMPLES_FILE
+    from p2m_lib.process import TaskTemplate, make_splits, read_split, write_splits
+    from p2m_lib.train import model_kind, resolve_student
+
+    task = TaskSpec.from_dict(read_json(task_path))
+    examples_file = generated_dir / EXAMPLES_FILE
+    generated = (
+        [Example(r["input"], r["output"]) for r in read_split(examples_file)]
+        if examples_file.exists()
+        else []
+    )
+    labelled = dataset.load() if dataset else []
+    if not generated and not labelled:
+        stats = read_json(generated_dir / STATS_FILE)
+        raise P2MError(
+            f"the teacher produced no usable example in {stats['usage']['requests']} requests "
+            f"(rejected: {_describe(stats['rejected'])}); its replies are in {generated_dir}. "
+            "Use a capable teacher (set P2M_LLM_BASE_URL) or pass labelled data with --dataset"
+        )
+    config = AutoConfig.from_pretrained(resolve_student(student), trust_remote_code=False)
+    template = TaskTemplate(instruction=task.instruction, kind=model_kind(config))
+    splits = make_splits(generated, labelled, profile.val_fraction, profile.test_fraction, seed)
+    write_splits(splits, data_dir, template)
+    stats = {
+        "generated": len(generated),
+        "dataset": len(labelled),
+        "splits": {name: len(rows) for name, rows in splits.items()},
+    }
+    write_json(data_dir / STATS_FILE, stats)
+    return stats
+
+
+def _describe(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
+
+
+def train_stage(
+    task_path: Path,
+    data_dir: Path,
+    student: str | None,
+    config: TrainConfig,
+    model_dir: Path,
+    checkpoints_dir: Path,
+) -> dict:
+    """Fine-tune the student on `data_dir`'s splits into `model_dir`; resumes from checkpoints."""
+    from p2m_lib.process import TaskTemplate, read_split
+    from p2m_lib.train import resolve_student, train
+
+    task = TaskSpec.from_dict(read_json(task_path))
+    student_path = resolve_student(student)
+    # The kind is corrected from the student's config by `train`; the instruction is what matters.
+    template = TaskTemplate(instruction=task.instruction, kind="decoder-only")
+    result = train(
+        read_split(data_dir / "train.jsonl"),
+        read_split(data_dir / "val.jsonl"),
+        student_path,
+        template,
+        config,
+        model_dir,
+        checkpoints_dir,
+    )
+    record = {
+        "name": result.model_name,
+        "parameters": result.parameters,
+        "trainable_parameters": result.trainable_parameters,
+        "steps": result.steps,
+        "resumed_from": result.resumed_from,
+        "loss_history": [list(point) for point in result.loss_history],
+    }
+    write_json(model_dir / TRAIN_RESULT_FILE, record)
+    return record
+
+
+def evaluate_stage(
+    task_path: Path,
+    model_dir: Path,
+    data_dir: Path,
+    out_dir: Path,
+    teacher: Any,
+    profile: Profile,
+    real_test: LabelledData | None = None,
+    bertscore_model: str | None = None,
+) -> dict:
+    """Student and teacher on the test split (and the user's real test set) into `out_dir`.
+
+    Writes predictions.jsonl and metrics.json; returns the metrics: `metrics` and
+    `baseline_metrics` on the test split, `real_metrics` and `real_baseline_metrics` on `real_test`.
+    """
+    from p2m_lib.process import read_split
+
+    task = TaskSpec.from_dict(read_json(task_path))
+    limit = profile.max_eval_examples
+    # Which test set, and the prefix of its keys in metrics.json and summary.json.
+    test_sets = {
+        "test": ("", [Example(r["input"], r["output"]) for r in read_split(data_dir / "test.jsonl")])
+    }
+    if real_test:
+        test_sets["real_test"] = ("real_", real_test.load())
+    evaluations: dict[str, Any] = {}
+    predictions: list[dict[str, Any]] = []
+    for split, (prefix, examples) in test_sets.items():
+        student, baseline, rows = _compare(
+            task, model_dir, teacher, examples[:limit], profile, bertscore_model
+        )
+        evaluations[f"{prefix}metrics"] = student.to_dict()
+        evaluations[f"{prefix}baseline_metrics"] = baseline.to_dict()
+        predictions += [row | {"split": split} for row in rows]
+    write_jsonl(out_dir / PREDICTIONS_FILE, predictions)
+    write_json(out_dir / METRICS_FILE, evaluations)
+    return evaluations
+
+
+def _compare(
+    task: TaskSpec,
+    model_dir: Path,
+    teacher: Any,
+    examples: list[Example],
+    profile: Profile,
+    bertscore_model: str | None,
+) -> tuple[Metrics, Metrics, list[dict[str, Any]]]:
+    from p2m_lib.evaluate import score
+    from p2m_lib.evaluate.baseline import teacher_predictions
+    from p2m_lib.train import StudentPredictor
+
+    inputs = [e.input for e in examples]
+    references = [e.output for e in examples]
+    student = StudentPredictor.load(model_dir).predict(inputs)
+    baseline = teacher_predictions(teacher, task.prompt, inputs, profile.max_new_tokens)
+    rows = [
+        {"input": i, "reference": r, "prediction": s, "teacher": t}
+        for i, r, s, t in zip(inputs, references, student, baseline, strict=True)
+    ]
+    return score(student, references, bertscore_model), score(baseline, references, bertscore_model), rows
+
+
+def report_stage(
+    task_path: Path,
+    generated_dir: Path,
+    data_dir: Path,
+    model_dir: Path,
+    evaluation_dir: Path,
+    out_dir: Path,
+    run_info: dict[str, Any],
+) -> dict:
+    """Gather every stage's record into summary.json and report.html in `out_dir`.
+
+    `run_info` carries what only the runner knows: `runner`, `profile`, `timings` and where
+    things are (`model_path`, relative to `out_dir` where it lies inside it).
+    """
+    from p2m_lib.evaluate import write_report
+    from p2m_lib.process import read_split
+
+    task = read_json(task_path)
+    generation = read_json(generated_dir / STATS_FILE)
+    data = read_json(data_dir / STATS_FILE)
+    training = read_json(model_dir / TRAIN_RESULT_FILE)
+    evaluations = read_json(evaluation_dir / METRICS_FILE)
+    summary = {
+        "runner": run_info["runner"],
+        **{k: v for k, v in run_info.items() if k not in {"runner", "timings", "model_path"}},
+        "parsed": task,
+        "task": {"instruction": task["instruction"]},
+        "teacher": {"name": generation["teacher"], "usage": generation["usage"]},
+        "data": data | {"rejected": generation["rejected"]},
+        "model": {
+            "name": training["name"],
+            "path": run_info["model_path"],
+            "parameters": training["parameters"],
+            "trainable_parameters": training["trainable_parameters"],
+            "steps": training["steps"],
+        },
+        **evaluations,
+        "timings": run_info["timings"],
+    }
+    predictions = read_split(evaluation_dir / PREDICTIONS_FILE)
+    loss_history = [tuple(point) for point in training["loss_history"]]
+    write_report(out_dir / "report.html", summary, loss_history, predictions)
+    write_json(out_dir / "summary.json", summary)
+    return summary
