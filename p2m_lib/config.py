@@ -20,6 +20,8 @@ class GenerationConfig:
         max_requests: Hard bound on teacher requests so a bad teacher cannot spin forever.
         batch_size: Prompts sent together (one padded batch locally, concurrent requests remotely).
         max_new_tokens: Longest teacher reply for an input or an output.
+        max_cost: Most money (USD) to spend on the teacher, over all runs into the same folder;
+            None for no limit. Priced by `p2m_lib.llm.cost.PriceTable`.
     """
 
     num_examples: int = 40
@@ -30,6 +32,7 @@ class GenerationConfig:
     max_requests: int = 200
     batch_size: int = 4
     max_new_tokens: int = 48
+    max_cost: float | None = None
 
 
 @dataclass(frozen=True)

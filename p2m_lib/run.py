@@ -26,6 +26,7 @@ from p2m_lib.config import Profile
 from p2m_lib.errors import P2MError
 from p2m_lib.stages import (
     LabelledData,
+    estimate_generation,
     evaluate_stage,
     generate_stage,
     parse_stage,
@@ -81,6 +82,20 @@ def prepare_out_dir(out_dir: Path) -> None:
         probe.unlink()
     except OSError as error:
         raise P2MError(f"cannot write to --out {out_dir}: {error.strerror or error}") from None
+
+
+def estimate(options: RunOptions) -> Any:
+    """The expected requests, tokens and cost of the run's generation (an `Estimate`).
+
+    Nothing is generated; with a capable teacher, parsing the prompt costs one small request.
+    """
+    from p2m_lib.llm import make_teacher
+    from p2m_lib.parse import parse_prompt, read_prompt
+
+    teacher = make_teacher(options.teacher)
+    task = parse_prompt(read_prompt(options.prompt_file), teacher)
+    generation = options.profile.generation
+    return estimate_generation(task, options.out_dir / "generated", teacher, generation, options.seed)
 
 
 def run(options: RunOptions) -> dict[str, Any]:

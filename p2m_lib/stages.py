@@ -61,6 +61,17 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
+def estimate_generation(
+    task: TaskSpec, generated_dir: Path, teacher: Any, config: GenerationConfig, seed: int
+):
+    """What generating into `generated_dir` is expected to cost (an `Estimate`); sends nothing."""
+    from p2m_lib.generate import DatasetGenerator
+
+    return DatasetGenerator(teacher, config, seed=seed, max_cost=config.max_cost).estimate(
+        task, generated_dir
+    )
+
+
 def parse_stage(prompt: str, task_path: Path, teacher: Any) -> TaskSpec:
     """Parse the prompt into `task_path` (task.json)."""
     from p2m_lib.parse import parse_prompt
@@ -75,13 +86,17 @@ def generate_stage(task_path: Path, out_dir: Path, teacher: Any, config: Generat
     from p2m_lib.generate import DatasetGenerator
 
     task = TaskSpec.from_dict(read_json(task_path))
-    result = DatasetGenerator(teacher, config, seed=seed).generate(task, out_dir)
+    result = DatasetGenerator(teacher, config, seed=seed, max_cost=config.max_cost).generate(task, out_dir)
     stats = {
         "teacher": teacher.name,
         "generated": len(result.examples),
         "resumed": result.resumed_examples,
         "usage": result.usage.to_dict(),
         "rejected": result.rejected,
+        "cost_usd": result.cost,
+        "stopped_by": result.stopped_by,
+        "failed_requests": result.failed_requests,
+        "faults": result.faults,
     }
     write_json(out_dir / STATS_FILE, stats)
     return stats
@@ -113,6 +128,11 @@ def process_stage(
     labelled = dataset.load() if dataset else []
     if not generated and not labelled:
         stats = read_json(generated_dir / STATS_FILE)
+        if stats["stopped_by"] == "max_cost":
+            raise P2MError(
+                f"the --max-cost budget ran out before any example was accepted (spent "
+                f"${stats['cost_usd']:.4f} in {stats['usage']['requests']} requests); raise it and rerun"
+            )
         raise P2MError(
             f"the teacher produced no usable example in {stats['usage']['requests']} requests "
             f"(rejected: {_describe(stats['rejected'])}); its replies are in {generated_dir}. "

@@ -99,6 +99,16 @@ def run(
     test_input_col: Annotated[str | None, typer.Option(help="Defaults to --input-col.")] = None,
     test_output_col: Annotated[str | None, typer.Option(help="Defaults to --output-col.")] = None,
     num_examples: Annotated[int | None, typer.Option(help="Examples to generate (profile default).")] = None,
+    max_requests: Annotated[
+        int | None, typer.Option(help="Most teacher requests, over all runs into --out (profile default).")
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(help="Most USD to spend on the teacher, over all runs into --out.")
+    ] = None,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Print expected requests, tokens and cost, then exit.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --estimate: print JSON.")] = False,
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder (embedded MiniLM).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, splits and training.")] = 42,
 ) -> None:
@@ -107,12 +117,16 @@ def run(
 
     from p2m_lib.config import get_profile
     from p2m_lib.run import RunOptions
+    from p2m_lib.run import estimate as estimate_cost
     from p2m_lib.run import run as run_stages
     from p2m_lib.stages import LabelledData
 
     chosen = get_profile(profile)
-    if num_examples is not None:
-        chosen = replace(chosen, generation=replace(chosen.generation, num_examples=num_examples))
+    limits = {"num_examples": num_examples, "max_requests": max_requests, "max_cost": max_cost}
+    chosen = replace(
+        chosen,
+        generation=replace(chosen.generation, **{k: v for k, v in limits.items() if v is not None}),
+    )
     options = RunOptions(
         prompt_file=prompt_file,
         out_dir=out,
@@ -128,6 +142,10 @@ def run(
         bertscore_model=bertscore_model,
         seed=seed,
     )
+    if estimate:
+        expected = estimate_cost(options)
+        typer.echo(json.dumps(expected.to_dict()) if as_json else expected.describe())
+        return
     summary = run_stages(options)
     _print_summary(summary, out)
 
@@ -152,4 +170,10 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
             str(student["count"]),
         )
     console.print(table)
+    data = summary["data"]
+    console.print(
+        f"data: {data['generated']} generated, {data['dataset']} from --dataset; "
+        f"teacher rejected: {', '.join(f'{n} {why}' for why, n in data['rejected'].items()) or 'none'}",
+        highlight=False,
+    )
     console.print(f"model: {out / 'model'}   report: {out / 'report.html'}   summary: {out / 'summary.json'}")

@@ -1,33 +1,52 @@
 """Generate a training set with the teacher: the paper's four strategies, resumable from disk.
 
-Each round asks the teacher for a batch of new inputs (few-shot diversity, annealed
-temperature), keeps the valid ones, then asks for several outputs per input and keeps the
-self-consistent one. Every reply is appended to `raw.jsonl` and every accepted example to
-`examples.jsonl` the moment it arrives, so a rerun picks up where an interrupted one stopped:
-it reloads the examples, counts the requests already paid for, and finishes a round whose
-inputs were generated but whose outputs were not.
+Requests go out in waves. A wave asks for outputs when generated inputs are waiting for them
+(several samples each, the self-consistent one kept), else for new inputs (few-shot diversity,
+annealed temperature). A teacher with only `complete` gets one wave at a time, a full batch (one
+padded generate call for the local model); a teacher that can `stream` (the OpenAI-compatible
+one) gets a wave whenever its engine has free slots, so the endpoint stays busy while replies
+come back.
+
+Every reply is appended to `raw.jsonl` and every accepted example to `examples.jsonl` the
+moment it arrives, so a rerun picks up where an interrupted one stopped: it reloads the examples,
+counts the requests and money already spent, and asks for the outputs of inputs that were
+generated but not yet answered, without repeating any request whose reply is on disk.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import prompts
-from p2m_lib.generate.strategies import annealed_temperature, sample_demonstrations, self_consistent_output
+from p2m_lib.generate.filters import InputFilter, OutputFilter
+from p2m_lib.generate.strategies import annealed_temperature, sample_demonstrations
+from p2m_lib.llm.cost import Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
+from p2m_lib.llm.engine import Job, StreamingTeacher
 from p2m_lib.progress import progress_bar
 from p2m_lib.types import Completion, Example, SamplingParams, TaskSpec, Usage
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from p2m_lib.llm.base import Teacher
+
+log = logging.getLogger(__name__)
 
 RAW_FILE = "raw.jsonl"
 EXAMPLES_FILE = "examples.jsonl"
+# Until a folder has this many replies of a kind, estimates assume these rates of passing the filters.
+_MIN_OBSERVED = 10
+_ASSUMED_ACCEPTANCE = (0.8, 0.95)
+_STATUS_EVERY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -39,23 +58,54 @@ class GenerationResult:
         usage: Requests and tokens over all runs into the same folder.
         rejected: How many candidates each filter removed, by reason.
         resumed_examples: Examples that were already on disk when this run started.
+        cost: USD over all runs into the same folder; None when the teacher's price is unknown.
+        stopped_by: "done" when every wanted example is there, else the limit that stopped the
+            run: "max_requests" or "max_cost".
+        failed_requests: Requests of this run given up after their retries (nothing paid).
+        faults: Faults the request engine met and overcame in this run, by kind (streaming only).
     """
 
     examples: tuple[Example, ...]
     usage: Usage
     rejected: dict[str, int] = field(default_factory=dict)
     resumed_examples: int = 0
+    cost: float | None = None
+    stopped_by: str = "done"
+    failed_requests: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class _State:
-    """What is on disk: accepted examples, usage so far, and inputs still waiting for outputs."""
+    """What is on disk: accepted examples, what was spent, and inputs still waiting for outputs."""
 
     examples: list[Example] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
     rejected: Counter[str] = field(default_factory=Counter)
     rounds: int = 0
     pending_inputs: list[str] = field(default_factory=list)
+    # Per kind of request: replies on disk, and candidates that passed the filters.
+    replies: Counter[str] = field(default_factory=Counter)
+    passed: Counter[str] = field(default_factory=Counter)
+    # Accepted in raw.jsonl but not in examples.jsonl: a kill came between the two writes.
+    unrecorded: list[Example] = field(default_factory=list)
+
+    def acceptance(self, step: str, assumed: float) -> float:
+        """The share of `step` candidates that pass the filters, observed or, with few replies, assumed."""
+        if self.replies[step] < _MIN_OBSERVED:
+            return assumed
+        return max(self.passed[step], 1) / self.replies[step]
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What a job asks for, carried as its tag: a new input, or the output for `input`."""
+
+    step: str
+    round: int
+    reserved: float
+    input: str = ""
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -71,146 +121,298 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        handle.flush()
+def _open_for_append(path: Path) -> IO[str]:
+    """Open `path` to append lines, first dropping a last line that a kill cut short.
+
+    Without that, the next row would be glued to the broken one and be unreadable too.
+    """
+    if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+    return path.open("a", encoding="utf-8")
 
 
-def _load_state(folder: Path) -> _State:
-    state = _State(examples=[Example(r["input"], r["output"]) for r in _read_jsonl(folder / EXAMPLES_FILE)])
-    rounds_with_outputs = set()
-    last_inputs: dict[int, list[str]] = {}
-    for record in _read_jsonl(folder / RAW_FILE):
-        usage = record.get("usage", {})
-        state.usage = state.usage.add(
-            Completion((), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-        )
-        state.rounds = max(state.rounds, record["round"] + 1)
-        if record["step"] == "input":
-            last_inputs.setdefault(record["round"], []).extend(record["accepted"])
+class _Journal:
+    """The two append-only files, open for the whole run; every row is flushed as it is written."""
+
+    def __init__(self, folder: Path) -> None:
+        self._raw = _open_for_append(folder / RAW_FILE)
+        self._examples = _open_for_append(folder / EXAMPLES_FILE)
+
+    def reply(self, row: dict[str, Any]) -> None:
+        _write_line(self._raw, row)
+
+    def example(self, example: Example) -> None:
+        _write_line(self._examples, example.to_dict())
+
+    def close(self) -> None:
+        self._raw.close()
+        self._examples.close()
+
+
+def _write_line(handle: IO[str], row: dict[str, Any]) -> None:
+    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    # Flushed to the OS at once: a killed process loses nothing it has written.
+    handle.flush()
+
+
+def _load_state(folder: Path, price: Price | None) -> _State:
+    """Rebuild the state from raw.jsonl and examples.jsonl (missing files read as empty)."""
+    state = _State()
+    pending: dict[str, None] = {}
+    from_replies: list[Example] = []
+    for row in _read_jsonl(folder / RAW_FILE):
+        _count_reply(state, row, price)
+        if row["step"] == "input":
+            pending.update(dict.fromkeys(row.get("accepted", [])))
         else:
-            rounds_with_outputs.add(record["round"])
-        for reason in record.get("rejected", []):
-            state.rejected[reason] += 1
-    # Only the last round can have been cut between its input and output requests; its
-    # outputs are then recorded under the same round, so a second interruption resumes right.
-    last_round = state.rounds - 1
-    if last_inputs.get(last_round) and last_round not in rounds_with_outputs:
-        state.pending_inputs = last_inputs[last_round]
-        state.rounds = last_round
+            pending.pop(row["input"], None)
+            if row.get("output") is not None:
+                from_replies.append(Example(row["input"], row["output"]))
+    state.pending_inputs = list(pending)
+    on_disk = [Example(r["input"], r["output"]) for r in _read_jsonl(folder / EXAMPLES_FILE)]
+    # raw.jsonl is written first: an example accepted just before a kill may be missing here.
+    recorded = set(on_disk)
+    state.unrecorded = [e for e in from_replies if e not in recorded]
+    state.examples = on_disk + state.unrecorded
     return state
+
+
+def _count_reply(state: _State, row: dict[str, Any], price: Price | None) -> None:
+    usage = row.get("usage", {})
+    completion = Completion((), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    state.usage = state.usage.add(completion)
+    # Rows written before costs were recorded are priced now.
+    fallback = (
+        price.cost(completion.prompt_tokens, completion.completion_tokens) if price is not None else 0.0
+    )
+    state.cost += row.get("cost", fallback)
+    state.rounds = max(state.rounds, row["round"] + 1)
+    state.rejected.update(row.get("rejected", []))
+    step = row["step"]
+    state.replies[step] += 1
+    state.passed[step] += len(row.get("accepted", [])) if step == "input" else row.get("output") is not None
 
 
 class DatasetGenerator:
     """Generates `config.num_examples` examples for a task with a teacher.
 
     Args:
-        teacher: Any `Teacher` (the embedded local model or an OpenAI-compatible endpoint).
-        config: Generation settings (see `GenerationConfig`).
-        seed: Seed for the demonstration sampling; rounds are seeded by their index so a
+        teacher: Any `Teacher`; one that can `stream` (the OpenAI-compatible one) gets many
+            requests in flight.
+        config: Generation settings (see `GenerationConfig`); `max_requests` is a hard bound.
+        seed: Seed for the demonstration sampling; waves are seeded by their index so a
             resumed run samples what an uninterrupted one would have.
+        max_cost: Hard bound in USD on what all runs into the folder spend; None for none.
+        prices: The price table; None for the packaged one overlaid by P2M_PRICES.
+        near_duplicate_threshold: Word-shingle Jaccard similarity from which a new input is a
+            near duplicate of a kept one.
     """
 
-    def __init__(self, teacher: Teacher, config: GenerationConfig, seed: int = 0) -> None:
+    def __init__(
+        self,
+        teacher: Teacher,
+        config: GenerationConfig,
+        seed: int = 0,
+        max_cost: float | None = None,
+        prices: PriceTable | None = None,
+        near_duplicate_threshold: float = 0.8,
+    ) -> None:
         self.teacher = teacher
         self.config = config
         self.seed = seed
+        self.max_cost = max_cost
+        self.prices = prices
+        self.near_duplicate_threshold = near_duplicate_threshold
 
     def generate(self, task: TaskSpec, folder: Path) -> GenerationResult:
-        """Generate into `folder` (created if needed), resuming what is already there."""
+        """Generate into `folder` (created if needed), resuming what is already there.
+
+        Raises:
+            P2MError: `max_cost` is set for a teacher of unknown price, or the teacher kept failing.
+        """
         folder.mkdir(parents=True, exist_ok=True)
-        state = _load_state(folder)
+        price = price_of(self.teacher, self.prices)
+        state = _load_state(folder, price)
+        budget = Budget(price, self.config.max_requests, self.max_cost, state.usage.requests, state.cost)
         resumed = len(state.examples)
-        wanted = self.config.num_examples
-        with progress_bar("generate", total=wanted) as bar:
-            bar.update(0, completed=min(resumed, wanted))
-            while len(state.examples) < wanted and self._requests_left(state) > 0:
-                inputs = state.pending_inputs or self._new_inputs(task, state, folder)
-                state.pending_inputs = []
-                # Ask for no more outputs than the set still needs, nor more than the budget allows.
-                needed = min(wanted - len(state.examples), self._requests_left(state))
-                accepted = self._outputs(task, state, folder, inputs[:needed])
-                bar.update(0, advance=accepted, status=self._status(state))
-                state.rounds += 1
-        return GenerationResult(tuple(state.examples), state.usage, dict(state.rejected), resumed)
+        journal = _Journal(folder)
+        try:
+            for example in state.unrecorded:
+                journal.example(example)
+            with progress_bar("generate", total=self.config.num_examples) as bar:
+                bar.update(0, completed=min(resumed, self.config.num_examples))
+                run = _Run(self, task, state, budget, journal, bar)
+                faults = run.run()
+                run.show_status()
+        finally:
+            journal.close()
+        done = len(state.examples) >= self.config.num_examples
+        return GenerationResult(
+            examples=tuple(state.examples),
+            usage=state.usage,
+            rejected=dict(state.rejected),
+            resumed_examples=resumed,
+            cost=budget.cost if price is not None else None,
+            # A run ends short of its examples only when a limit refused a request.
+            stopped_by="done" if done else str(budget.stopped_by),
+            failed_requests=run.failed,
+            faults=faults,
+        )
 
-    def _requests_left(self, state: _State) -> int:
-        return self.config.max_requests - state.usage.requests
+    def estimate(self, task: TaskSpec, folder: Path) -> Estimate:
+        """What generating into `folder` is expected to cost, from what is on disk; sends nothing."""
+        config = self.config
+        price = price_of(self.teacher, self.prices)
+        state = _load_state(folder, price)
+        acceptance = (
+            state.acceptance("input", _ASSUMED_ACCEPTANCE[0]),
+            state.acceptance("output", _ASSUMED_ACCEPTANCE[1]),
+        )
+        left = max(config.num_examples - len(state.examples), 0)
+        outputs = math.ceil(left / acceptance[1])
+        inputs = math.ceil(max(outputs - len(state.pending_inputs), 0) / acceptance[0])
+        requests_left = max(config.max_requests - state.usage.requests, 0)
+        # The request bound stops a run early: scale both kinds down alike.
+        scale = min(1.0, requests_left / (inputs + outputs)) if inputs + outputs else 1.0
+        inputs, outputs = math.floor(inputs * scale), math.floor(outputs * scale)
+        input_prompt, output_prompt, typical = _typical_prompts(task, config, self.teacher.capable)
+        prompt_tokens = inputs * estimate_tokens(input_prompt) + outputs * estimate_tokens(output_prompt)
+        input_tokens = estimate_tokens(typical.input, as_prompt=False)
+        output_tokens = config.samples_per_input * estimate_tokens(typical.output, as_prompt=False)
+        completion_tokens = inputs * input_tokens + outputs * output_tokens
+        worst = (
+            price.cost(estimate_tokens(output_prompt), config.samples_per_input * config.max_new_tokens)
+            if price is not None
+            else None
+        )
+        return Estimate(
+            model=self.teacher.name,
+            price=price,
+            input_requests=inputs,
+            output_requests=outputs,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=price.cost(prompt_tokens, completion_tokens) if price is not None else None,
+            max_requests=requests_left,
+            max_cost=_at_most(worst, requests_left, self.max_cost, state.cost),
+            examples_left=left,
+            acceptance=acceptance,
+        )
 
-    def _status(self, state: _State) -> str:
-        return f"{state.usage.requests}/{self.config.max_requests} requests"
 
-    def _demonstrations(self, task: TaskSpec, state: _State, count: int, step: str) -> list[list[Example]]:
-        """Demonstrations for `count` prompts, each sampled anew from a round- and step-seeded stream."""
-        rng = random.Random(f"{self.seed}/{state.rounds}/{step}")
-        k = self.config.demonstrations_per_request
-        return [sample_demonstrations(task.examples, state.examples, k, rng) for _ in range(count)]
+def _typical_prompts(task: TaskSpec, config: GenerationConfig, chat: bool) -> tuple[str, str, Example]:
+    """An input and an output prompt of the size the run will send, and an example of typical size."""
+    typical = _typical_example(task.examples)
+    demonstrations = list(task.examples) + [typical] * config.demonstrations_per_request
+    return (
+        prompts.input_prompt(task.instruction, demonstrations, chat),
+        prompts.output_prompt(task.instruction, demonstrations, typical.input, chat),
+        typical,
+    )
 
-    def _complete(self, prompt_list: list[str], params: SamplingParams, state: _State) -> list[Completion]:
-        completions = self.teacher.complete(prompt_list, params)
-        for completion in completions:
-            state.usage = state.usage.add(completion)
-        return completions
 
-    def _new_inputs(self, task: TaskSpec, state: _State, folder: Path) -> list[str]:
-        """One batch of input requests; returns the inputs that pass the filters."""
-        batch = min(self.config.batch_size, self._requests_left(state))
+def _typical_example(examples: tuple[Example, ...]) -> Example:
+    """An example of the demonstrations' mean lengths (a sentence in, a phrase out, for zero-shot)."""
+    if not examples:
+        return Example("x" * 80, "x" * 20)
+    mean_input = sum(len(e.input) for e in examples) // len(examples)
+    mean_output = sum(len(e.output) for e in examples) // len(examples)
+    return Example("x" * mean_input, "x" * mean_output)
+
+
+def _at_most(worst: float | None, requests: int, max_cost: float | None, spent: float) -> float | None:
+    """The most a run can still spend: every request at its worst, but never past `max_cost`."""
+    if worst is None:
+        return None
+    bound = worst * requests
+    return bound if max_cost is None else min(bound, max(max_cost - spent, 0.0))
+
+
+class _Run:
+    """One call of `DatasetGenerator.generate`: plans the waves and takes in every reply."""
+
+    def __init__(
+        self,
+        generator: DatasetGenerator,
+        task: TaskSpec,
+        state: _State,
+        budget: Budget,
+        journal: _Journal,
+        bar: Progress,
+    ) -> None:
+        self.config = generator.config
+        self.teacher = generator.teacher
+        self.seed = generator.seed
+        self.task = task
+        self.state = state
+        self.budget = budget
+        self.journal = journal
+        self.bar = bar
+        self.input_filter = InputFilter(task, generator.near_duplicate_threshold)
+        self.output_filter = OutputFilter(task)
+        for example in state.examples:
+            self.input_filter.keep(example.input)
+        for waiting in state.pending_inputs:
+            self.input_filter.keep(waiting)
+        self.in_flight: Counter[str] = Counter()
+        self.failed = 0
+        self.started = time.monotonic()
+        self.replies = 0
+        self.status_at = 0.0
+
+    def run(self) -> dict[str, int]:
+        """Generate until done or out of budget; returns the engine's fault counts."""
+        if isinstance(self.teacher, StreamingTeacher):
+            return self.teacher.stream(self.next_jobs, self.on_reply, self.on_failure).faults()
+        # One batch at a time; a local batch costs one padded generate call whatever its size.
+        while jobs := self.next_jobs(self.config.batch_size, fill_batch=True):
+            completions = self.teacher.complete([job.prompt for job in jobs], jobs[0].params)
+            for job, completion in zip(jobs, completions, strict=True):
+                self.on_reply(job, completion)
+        return {}
+
+    def next_jobs(self, free: int, fill_batch: bool = False) -> list[Job]:
+        """Up to `free` jobs of one kind: outputs for waiting inputs first, else new inputs.
+
+        Outputs in flight count as examples already, so no more are asked for than the set needs.
+        New inputs are asked for as many as, at the rate inputs have been passing the filters, it
+        takes to fill the rest, and as the request bound leaves room for with their outputs; or
+        `free` of them with `fill_batch`.
+        """
+        missing = self.config.num_examples - len(self.state.examples) - self.in_flight["output"]
+        if missing <= 0:
+            return []
+        if self.state.pending_inputs:
+            return self._output_jobs(self.state.pending_inputs[: min(free, missing)])
+        if fill_batch:
+            return self._input_jobs(free)
+        passing = self.state.acceptance("input", 1.0)
+        wanted = math.ceil((missing - self.in_flight["input"] * passing) / passing)
+        # An input is worth its request only if the budget leaves room for its output as well.
+        room = self.budget.pairs_left(self.in_flight["input"])
+        return self._input_jobs(min(free, wanted, room if room is not None else wanted))
+
+    def _input_jobs(self, count: int) -> list[Job]:
         temperature = annealed_temperature(
-            len(state.examples),
+            len(self.state.examples),
             self.config.num_examples,
             self.config.initial_temperature,
             self.config.max_temperature,
         )
-        chat = self.teacher.capable
-        prompt_list = [
-            prompts.input_prompt(task.instruction, demonstrations, chat)
-            for demonstrations in self._demonstrations(task, state, batch, "input")
-        ]
         params = SamplingParams(1, temperature, self.config.max_new_tokens, prompts.INPUT_STOP)
-        seen = {e.input for e in state.examples} | {e.input for e in task.examples}
-        accepted: list[str] = []
-        for prompt, completion in zip(prompt_list, self._complete(prompt_list, params, state), strict=True):
-            candidates = [prompts.extract_input(text) for text in completion.texts]
-            rejected = [self._input_rejection(c, seen, task) for c in candidates]
-            for candidate, reason in zip(candidates, rejected, strict=True):
-                if reason is None:
-                    accepted.append(candidate)
-                    seen.add(candidate)
-                else:
-                    state.rejected[reason] += 1
-            self._record(
-                folder,
-                state,
-                "input",
-                prompt,
-                temperature,
-                completion,
-                accepted=[c for c, r in zip(candidates, rejected, strict=True) if r is None],
-                rejected=[r for r in rejected if r],
-            )
-        return accepted
-
-    @staticmethod
-    def _input_rejection(candidate: str, seen: set[str], task: TaskSpec) -> str | None:
-        if not candidate:
-            return "empty input"
-        if candidate in {e.input for e in task.examples}:
-            return "copy of a demonstration"
-        if candidate in seen:
-            return "duplicate input"
-        return None
-
-    def _outputs(self, task: TaskSpec, state: _State, folder: Path, inputs: list[str]) -> int:
-        """Self-consistency: several outputs per input, the most frequent one kept."""
-        if not inputs:
-            return 0
-        chat = self.teacher.capable
         prompt_list = [
-            prompts.output_prompt(task.instruction, demonstrations, text, chat)
-            for text, demonstrations in zip(
-                inputs, self._demonstrations(task, state, len(inputs), "output"), strict=True
-            )
+            prompts.input_prompt(self.task.instruction, demonstrations, self.teacher.capable)
+            for demonstrations in self._demonstrations(count, "input")
+        ]
+        return self._reserve("input", prompt_list, params, [""] * count)
+
+    def _output_jobs(self, inputs: list[str]) -> list[Job]:
+        prompt_list = [
+            prompts.output_prompt(self.task.instruction, demonstrations, text, self.teacher.capable)
+            for text, demonstrations in zip(inputs, self._demonstrations(len(inputs), "output"), strict=True)
         ]
         # Outputs are sampled at the initial temperature: annealing is for the diversity of
         # inputs, while majority voting needs samples that agree when the teacher knows the answer.
@@ -220,51 +422,109 @@ class DatasetGenerator:
             self.config.max_new_tokens,
             prompts.OUTPUT_STOP,
         )
-        accepted = 0
-        for text, prompt, completion in zip(
-            inputs, prompt_list, self._complete(prompt_list, params, state), strict=True
-        ):
-            output = self_consistent_output([prompts.extract_output(t) for t in completion.texts])
-            reason = "empty output" if output is None else None
-            self._record(
-                folder,
-                state,
-                "output",
-                prompt,
-                params.temperature,
-                completion,
-                input=text,
-                output=output,
-                rejected=[reason] if reason else [],
-            )
-            if output is None:
-                state.rejected["empty output"] += 1
-                continue
-            example = Example(text, output)
-            state.examples.append(example)
-            _append_jsonl(folder / EXAMPLES_FILE, example.to_dict())
-            accepted += 1
-        return accepted
+        jobs = self._reserve("output", prompt_list, params, inputs)
+        del self.state.pending_inputs[: len(jobs)]
+        return jobs
 
-    def _record(
-        self,
-        folder: Path,
-        state: _State,
-        step: str,
-        prompt: str,
-        temperature: float,
-        completion: Completion,
-        **extra: Any,
-    ) -> None:
+    def _reserve(
+        self, step: str, prompt_list: list[str], params: SamplingParams, inputs: list[str]
+    ) -> list[Job]:
+        """Jobs for the prompts that the budget still allows, as one wave."""
+        jobs = []
+        for prompt, text in zip(prompt_list, inputs, strict=True):
+            reserved = self.budget.reserve(prompt, params)
+            if reserved is None:
+                break
+            jobs.append(Job(prompt, params, _Ask(step, self.state.rounds, reserved, text)))
+        if jobs:
+            self.state.rounds += 1
+            self.in_flight[step] += len(jobs)
+        return jobs
+
+    def _demonstrations(self, count: int, step: str) -> list[list[Example]]:
+        """Demonstrations for `count` prompts, each sampled anew from a wave- and step-seeded stream."""
+        rng = random.Random(f"{self.seed}/{self.state.rounds}/{step}")
+        k = self.config.demonstrations_per_request
+        return [sample_demonstrations(self.task.examples, self.state.examples, k, rng) for _ in range(count)]
+
+    def on_reply(self, job: Job, completion: Completion) -> None:
+        """Take in one reply: account for it, filter it, and write it down before anything else."""
+        ask: _Ask = job.tag
+        self.in_flight[ask.step] -= 1
+        cost = self.budget.settle(ask.reserved, job.prompt, completion)
+        self.state.usage = self.state.usage.add(completion)
+        self.state.cost = self.budget.cost
+        self.state.replies[ask.step] += 1
         row = {
-            "round": state.rounds,
-            "step": step,
-            "temperature": round(temperature, 4),
-            "prompt": prompt,
+            "round": ask.round,
+            "step": ask.step,
+            "temperature": round(job.params.temperature, 4),
+            "prompt": job.prompt,
             "texts": list(completion.texts),
             "usage": {
                 "prompt_tokens": completion.prompt_tokens,
                 "completion_tokens": completion.completion_tokens,
             },
+            "cost": round(cost, 10),
         }
-        _append_jsonl(folder / RAW_FILE, row | extra)
+        if ask.step == "input":
+            self._take_inputs(row, completion)
+        else:
+            self._take_output(row, ask.input, completion)
+        self._show_progress()
+
+    def _take_inputs(self, row: dict[str, Any], completion: Completion) -> None:
+        accepted, rejected = [], []
+        for text in completion.texts:
+            candidate = prompts.extract_input(text)
+            reason = self.input_filter.rejection(candidate)
+            if reason is None:
+                self.input_filter.keep(candidate)
+                accepted.append(candidate)
+            else:
+                rejected.append(reason)
+        self.journal.reply(row | {"accepted": accepted, "rejected": rejected})
+        self.state.pending_inputs += accepted
+        self.state.passed["input"] += len(accepted)
+        self.state.rejected.update(rejected)
+
+    def _take_output(self, row: dict[str, Any], new_input: str, completion: Completion) -> None:
+        samples = [prompts.extract_output(text) for text in completion.texts]
+        output, reason = self.output_filter.choose(new_input, samples)
+        self.journal.reply(
+            row | {"input": new_input, "output": output, "rejected": [reason] if reason else []}
+        )
+        if output is None:
+            self.state.rejected[reason] += 1
+            return
+        example = Example(new_input, output)
+        self.journal.example(example)
+        self.state.examples.append(example)
+        self.state.passed["output"] += 1
+        self.bar.update(0, advance=1)
+
+    def on_failure(self, job: Job, message: str) -> None:
+        """A job failed after its retries: nothing was paid; an input goes back to wait for its output."""
+        ask: _Ask = job.tag
+        self.in_flight[ask.step] -= 1
+        self.budget.release(ask.reserved)
+        self.failed += 1
+        if ask.step == "output":
+            self.state.pending_inputs.insert(0, ask.input)
+        log.info("request given up: %s", message)
+
+    def _show_progress(self) -> None:
+        """Count a reply; show the status a few times a second."""
+        self.replies += 1
+        if time.monotonic() - self.status_at >= _STATUS_EVERY_S:
+            self.show_status()
+
+    def show_status(self) -> None:
+        """Requests, requests/s, tokens and cost on the bar (the bar shows accepted examples and ETA)."""
+        self.status_at = now = time.monotonic()
+        usage = self.state.usage
+        rate = self.replies / max(now - self.started, 1e-9)
+        cost = f" · ${self.budget.cost:.4f}" if self.budget.price is not None else ""
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        status = f"{usage.requests}/{self.config.max_requests} req · {rate:.1f} req/s · {tokens:,} tok{cost}"
+        self.bar.update(0, status=status)

@@ -188,3 +188,43 @@ def test_missing_dataset_column_is_a_clear_error(tmp_path, labelled_files, monke
     assert result.exit_code == 2
     assert "question" in result.output and "text" in result.output
     assert "Traceback" not in result.output
+
+
+def test_estimate_prints_expected_cost_and_generates_nothing(tmp_path, monkeypatch):
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(PROMPT)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {"teacher-model": {"input": 1.0, "output": 2.0}}}))
+    monkeypatch.setenv("P2M_PRICES", str(prices))
+    with OpenAICompatServer(reply=uppercase_teacher) as server:
+        monkeypatch.setenv("P2M_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("P2M_LLM_MODEL", "teacher-model")
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--prompt-file",
+                str(prompt_file),
+                "--out",
+                str(tmp_path / "out"),
+                "--estimate",
+                "--json",
+                "--num-examples",
+                "10",
+                "--max-requests",
+                "30",
+            ],
+        )
+        # Parsing may ask the teacher; generation requests end in the pattern's open label.
+        generation_requests = [
+            r for r in server.requests if r["body"]["messages"][-1]["content"].endswith(("Input:", "Output:"))
+        ]
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout.strip().splitlines()[-1])
+    assert estimate["model"] == "teacher-model"
+    assert estimate["examples_left"] == 10
+    assert estimate["max_requests"] == 30
+    assert estimate["requests"] > 10
+    assert estimate["cost"] > 0
+    assert generation_requests == []
+    assert not (tmp_path / "out" / "generated" / "raw.jsonl").exists()

@@ -26,7 +26,8 @@ def numbered_reply(request: dict[str, Any]) -> list[str]:
 
 
 def teacher_for(server: OpenAICompatServer, **kwargs: Any) -> OpenAITeacher:
-    return OpenAITeacher(server.base_url, MODEL, KEY, **kwargs)
+    # Retries of 200 replies without a Retry-After back off by milliseconds here, not seconds.
+    return OpenAITeacher(server.base_url, MODEL, KEY, **{"backoff_base": 0.001, **kwargs})
 
 
 def test_n_samples_per_prompt_in_prompt_order_with_summed_usage() -> None:
