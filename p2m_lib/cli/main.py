@@ -23,6 +23,13 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _register_subcommands() -> None:
+    """Commands whose modules live beside this one (serving, deployment)."""
+    from p2m_lib.cli.serving import register_serving_commands
+
+    register_serving_commands(app)
+
+
 def user_errors(command: F) -> F:
     """Turn a P2MError into one line on stderr and exit 2; an interruption into a resume hint."""
 
@@ -177,3 +184,6 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         highlight=False,
     )
     console.print(f"model: {out / 'model'}   report: {out / 'report.html'}   summary: {out / 'summary.json'}")
+
+
+_register_subcommands()

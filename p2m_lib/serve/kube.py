@@ -1,0 +1,221 @@
+"""The few Kubernetes API calls a deployment makes: create or patch KServe objects, wait for Ready.
+
+Each failure becomes a one-line P2MError that says what to fix: no configuration, no permission,
+KServe not installed, the API unreachable, or a service that never became Ready.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from p2m_lib.errors import P2MError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient, CustomObjectsApi
+    from kubernetes.client.exceptions import ApiException
+
+IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# Each object kind by its `kind`: (API group version, plural name in the URL).
+_RESOURCES = {
+    "ServingRuntime": ("v1alpha1", "servingruntimes"),
+    "InferenceService": ("v1beta1", "inferenceservices"),
+}
+_GROUP = "serving.kserve.io"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The outcome of `apply`.
+
+    Attributes:
+        action: "created" or "patched".
+        generation: The object's `metadata.generation` after the change.
+    """
+
+    action: str
+    generation: int
+
+
+def api_client(kubeconfig: Path | None = None) -> ApiClient:
+    """A client for the cluster: `kubeconfig` if given, else $KUBECONFIG or ~/.kube/config, else the
+    pod's service account when running inside a cluster.
+
+    Raises:
+        P2MError: If no configuration is found or it cannot be read.
+    """
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    if kubeconfig is None and _in_cluster():
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        return client.ApiClient(configuration)
+    if kubeconfig is not None and not Path(kubeconfig).is_file():
+        raise P2MError(f"kubeconfig {kubeconfig} does not exist")
+    try:
+        return config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
+    except (ConfigException, OSError) as error:
+        raise P2MError(
+            f"no usable Kubernetes configuration ({error}): set KUBECONFIG or pass --kubeconfig, "
+            "or use --dry-run to print the manifests"
+        ) from None
+
+
+def current_namespace(kubeconfig: Path | None = None) -> str:
+    """The namespace of the current context (or of the pod's service account); "default" if unset."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    if kubeconfig is None and _in_cluster() and IN_CLUSTER_NAMESPACE_FILE.is_file():
+        return IN_CLUSTER_NAMESPACE_FILE.read_text().strip()
+    try:
+        _, active = config.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
+    except (ConfigException, OSError):
+        return "default"
+    return active.get("context", {}).get("namespace") or "default"
+
+
+def apply(api: ApiClient, manifest: dict[str, Any], patch: dict[str, Any] | None = None) -> Applied:
+    """Create the object from `manifest`, or merge-patch it with `patch` (default: the manifest).
+
+    A merge patch changes only the fields it names; a field set to None is removed.
+
+    Raises:
+        P2MError: On a refusal (permission, validation) or an unreachable API, naming the object.
+    """
+    version, plural = _RESOURCES[manifest["kind"]]
+    name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
+    objects = _objects(api)
+    with _api_errors(manifest["kind"], namespace, name, api):
+        if _get(objects, version, namespace, plural, name) is None:
+            created = objects.create_namespaced_custom_object(_GROUP, version, namespace, plural, manifest)
+            return Applied("created", _generation(created))
+        body = manifest if patch is None else patch
+        patched = objects.patch_namespaced_custom_object(_GROUP, version, namespace, plural, name, body)
+        return Applied("patched", _generation(patched))
+
+
+def wait_ready(
+    api: ApiClient, name: str, namespace: str, generation: int, timeout_s: float, poll_s: float = 2.0
+) -> str:
+    """Poll the InferenceService until it reports Ready for `generation`; return its URL.
+
+    A status older than `generation` (the controller has not seen the change yet) does not count,
+    so a patched service that was Ready before is not mistaken for ready now.
+
+    Raises:
+        P2MError: If it is not Ready within `timeout_s`, with its last condition's message.
+    """
+    version, plural = _RESOURCES["InferenceService"]
+    objects = _objects(api)
+    deadline = time.monotonic() + timeout_s
+    status: dict[str, Any] = {}
+    while True:
+        with _api_errors("InferenceService", namespace, name, api):
+            found = _get(objects, version, namespace, plural, name) or {}
+        status = found.get("status") or {}
+        if _is_ready(status, generation):
+            # status.url is the external URL; address.url the in-cluster one, set when there is no ingress.
+            return status.get("url") or (status.get("address") or {}).get("url") or ""
+        if time.monotonic() + poll_s > deadline:
+            raise P2MError(
+                f"InferenceService {namespace}/{name} not Ready after {timeout_s:g} s ({_why_not(status)}); "
+                f"see kubectl describe inferenceservice {name} -n {namespace}"
+            )
+        time.sleep(poll_s)
+
+
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _objects(api: ApiClient) -> CustomObjectsApi:
+    from kubernetes.client import CustomObjectsApi
+
+    return CustomObjectsApi(api)
+
+
+def _get(objects: CustomObjectsApi, version: str, namespace: str, plural: str, name: str) -> Any:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return objects.get_namespaced_custom_object(_GROUP, version, namespace, plural, name)
+    except ApiException as error:
+        if error.status == 404 and _reason(error) == "NotFound" and _names_object(error, name):
+            return None
+        raise
+
+
+def _generation(found: dict[str, Any]) -> int:
+    return int(found.get("metadata", {}).get("generation", 1))
+
+
+def _is_ready(status: dict[str, Any], generation: int) -> bool:
+    if status.get("observedGeneration", generation) < generation:
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+
+
+def _why_not(status: dict[str, Any]) -> str:
+    waiting = [c for c in status.get("conditions", []) if c.get("status") != "True"]
+    if not waiting:
+        return "no status yet"
+    condition = waiting[0]
+    return (
+        f"{condition.get('type')}: {condition.get('reason') or ''} {condition.get('message') or ''}".strip()
+    )
+
+
+@contextmanager
+def _api_errors(kind: str, namespace: str, name: str, api: ApiClient) -> Iterator[None]:
+    """Turn the client's errors inside the block into one-line P2MErrors about one object."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except ApiException as error:
+        raise _refusal(error, f"{kind} {namespace}/{name}", kind) from None
+    except HTTPError as error:
+        # After the client's retries the useful part is the last connection error, not the URL list.
+        reason = getattr(error, "reason", None) or error
+        raise P2MError(f"cannot reach the Kubernetes API at {api.configuration.host}: {reason}") from None
+
+
+def _refusal(error: ApiException, what: str, kind: str) -> P2MError:
+    message = _status(error).get("message") or error.reason
+    if error.status in (401, 403):
+        return P2MError(
+            f"permission denied for {what} ({message}): the account needs get, create and patch on "
+            f"{_RESOURCES[kind][1]}.{_GROUP} in that namespace"
+        )
+    if error.status == 404:
+        return P2MError(
+            f"{what}: {message}; is KServe installed in this cluster "
+            f"(kubectl get crd {_RESOURCES[kind][1]}.{_GROUP})?"
+        )
+    return P2MError(f"the Kubernetes API refused {what} ({error.status}): {message}")
+
+
+def _status(error: ApiException) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        return {}
+
+
+def _reason(error: ApiException) -> str:
+    return _status(error).get("reason", "")
+
+
+def _names_object(error: ApiException, name: str) -> bool:
+    """Whether a 404 is about the object itself, not about its kind missing from the cluster."""
+    return (_status(error).get("details") or {}).get("name") == name
