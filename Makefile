@@ -24,10 +24,11 @@ run: $(STAMP)
 		--test-dataset $(EXAMPLE)/test.jsonl --profile quick --out $(OUT)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check p2m_lib tests bench
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) runs
