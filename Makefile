@@ -6,7 +6,11 @@ STAMP := $(VENV)/.p2m-installed
 EXAMPLE ?= examples/date_normalization
 OUT ?= runs/example
 
-.PHONY: install run test lint clean
+P2M_IMAGE_REGISTRY ?= localhost:5000/p2m
+P2M_IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGES := p2m-base p2m-trainer p2m-serving
+
+.PHONY: install run test lint clean images push-images
 
 install: $(STAMP)
 
@@ -32,3 +36,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs
+
+# Needs a Docker engine (none runs on the development machines): see docs/kubeflow.md.
+images:
+	for image in $(IMAGES); do DOCKER_BUILDKIT=1 docker build -f images/Dockerfile --target $$image \
+		-t $(P2M_IMAGE_REGISTRY)/$$image:$(P2M_IMAGE_TAG) . || exit 1; done
+
+push-images: images
+	for image in $(IMAGES); do docker push $(P2M_IMAGE_REGISTRY)/$$image:$(P2M_IMAGE_TAG) || exit 1; done

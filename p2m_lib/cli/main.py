@@ -25,9 +25,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _register_subcommands() -> None:
     """Commands whose modules live beside this one (serving, deployment)."""
+    from p2m_lib.cli.kfp import compile_command, submit_command
     from p2m_lib.cli.serving import register_serving_commands
 
     register_serving_commands(app)
+    app.command("compile")(user_errors(compile_command))
+    app.command("submit")(user_errors(submit_command))
 
 
 def user_errors(command: F) -> F:
@@ -119,14 +122,15 @@ def run(
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder (embedded MiniLM).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, splits and training.")] = 42,
 ) -> None:
-    """Run every stage: parse, generate, process, train, evaluate, report."""
+    """Run every stage (parse, generate, process, train, evaluate, report) as the prompt2model
+    pipeline on KFP's local runner; rerun into the same --out to resume."""
     from dataclasses import replace
 
     from p2m_lib.config import get_profile
     from p2m_lib.run import RunOptions
     from p2m_lib.run import estimate as estimate_cost
-    from p2m_lib.run import run as run_stages
     from p2m_lib.stages import LabelledData
+    from pipelines.local import run_pipeline_locally
 
     chosen = get_profile(profile)
     limits = {"num_examples": num_examples, "max_requests": max_requests, "max_cost": max_cost}
@@ -153,7 +157,7 @@ def run(
         expected = estimate_cost(options)
         typer.echo(json.dumps(expected.to_dict()) if as_json else expected.describe())
         return
-    summary = run_stages(options)
+    summary = run_pipeline_locally(options)
     _print_summary(summary, out)
 
 

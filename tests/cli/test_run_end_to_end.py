@@ -81,7 +81,8 @@ def test_run_writes_every_artifact_and_a_complete_summary(
     assert result.exit_code == 0, result.output
 
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["runner"] == "local"
+    assert summary["runner"] == "kfp-local"
+    assert (out / "kfp-local").is_dir()
     assert summary["parsed"]["instruction"] == "Write the word in capital letters."
     assert summary["parsed"]["examples"] == [
         {"input": "apple", "output": "APPLE"},

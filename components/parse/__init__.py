@@ -1,0 +1,5 @@
+"""The parse component."""
+
+from components.parse.component import parse
+
+__all__ = ["parse"]

@@ -1,0 +1,56 @@
+"""Train: fine-tune the student on the splits; resumable from checkpoints; runs on the GPU image."""
+
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components.images import TRAINER, p2m_component
+
+
+@p2m_component(TRAINER)
+def train(
+    task: Input[Dataset],
+    data: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    student: str = "",
+    profile: str = "quick",
+    training: dict = {},  # noqa: B006 (KFP reads the default from the signature; it is never mutated)
+    work_dir: str = "",
+) -> float:
+    """Fine-tune the student text-to-text: loss on the output tokens only, AdamW, optional LoRA.
+
+    Args:
+        task: The parsed task (task.json); its instruction goes into every training prompt.
+        data: The process step's splits (train.jsonl, val.jsonl).
+        model: The trained student: Hugging Face folder, tokenizer, p2m_template.json, model card.
+        metrics: Steps, parameter counts and the last training loss, listed by the KFP UI.
+        student: The student's folder or hub name; empty for the embedded SmolLM2.
+        profile: quick or standard: the training budget.
+        training: TrainConfig fields to change, e.g. {"epochs": 3, "learning_rate": 5e-5, "lora": true}.
+        work_dir: Folder for checkpoints (locally the run folder, on a cluster a mounted volume),
+            so that a rerun continues from the last one; empty: a temporary folder.
+
+    Returns:
+        Seconds the stage took.
+    """
+    from pathlib import Path
+
+    from components.runtime import run_profile, run_timed, work_folder
+    from p2m_lib.stages import train_stage
+
+    config = run_profile(profile, training=training).train
+    with work_folder(work_dir, "checkpoints") as checkpoints:
+        record, seconds = run_timed(
+            train_stage,
+            Path(task.path),
+            Path(data.path),
+            student or None,
+            config,
+            Path(model.path),
+            checkpoints,
+        )
+    model.metadata.update({"name": record["name"], "parameters": record["parameters"]})
+    for name in ("steps", "parameters", "trainable_parameters"):
+        metrics.log_metric(name, record[name])
+    if record["loss_history"]:
+        metrics.log_metric("final_training_loss", record["loss_history"][-1][1])
+    return seconds

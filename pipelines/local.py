@@ -1,0 +1,205 @@
+"""`p2m run` through KFP's local runner: the prompt2model pipeline on this machine, no cluster.
+
+Every task runs as a subprocess of this Python (`SubprocessRunner(use_venv=False)`) with this
+process's environment, so the teacher endpoint and its key come from P2M_LLM_BASE_URL,
+P2M_LLM_MODEL and OPENAI_API_KEY as for the in-process runner; the key is never a parameter.
+Artifacts stay where KFP writes them, under `<run folder>/kfp-local/`; the run folder then gets
+the files `p2m run` has always written, copied from those artifacts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import logging
+import re
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from components.runtime import run_profile
+from p2m_lib.errors import P2MError
+from p2m_lib.run import RunOptions, prepare_out_dir
+from p2m_lib.stages import read_json
+
+log = logging.getLogger(__name__)
+
+RUNNER = "kfp-local"
+PIPELINE_ROOT = "kfp-local"
+LOG_FILE = "pipeline.log"
+# "<task>/<output>" in a pipeline run's folder -> its place in the run folder.
+RUN_FOLDER_LAYOUT = {
+    "parse/task": "task.json",
+    "generate/generated": "generated",
+    "process/data": "data",
+    "train/model": "model",
+    "evaluate/evaluation/predictions.jsonl": "predictions.jsonl",
+    "evaluate/evaluation/metrics.json": "metrics.json",
+    "report/html": "report.html",
+    "report/summary": "summary.json",
+}
+_TASK_EVENT = re.compile(r"Executing task '([\w-]+)'|Task '([\w-]+)' finished with status (\w+)")
+_ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")
+_USER_ERROR = re.compile(r"P2MError: (.+)$")
+
+
+def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
+    """Run the prompt2model pipeline with KFP's local runner into `options.out_dir`.
+
+    The run folder ends up with what `p2m run` has always written (task.json, generated/, data/,
+    model/, predictions.jsonl, metrics.json, report.html, summary.json) plus `checkpoints/` and
+    `kfp-local/`, the pipeline root that holds every artifact of every task and `pipeline.log`.
+    Generation state and checkpoints live in the run folder, so rerunning resumes.
+
+    Returns:
+        The summary written to summary.json; `runner` is "kfp-local" and `pipeline_root` says
+        where the artifacts are.
+
+    Raises:
+        P2MError: A bad prompt or labelled file, an unwritable run folder, a profile the
+            pipeline's parameters cannot express, or a failed task (with its error and log).
+    """
+    from kfp import local
+
+    from p2m_lib.parse import read_prompt
+    from pipelines.prompt2model import build_prompt2model
+
+    prompt = read_prompt(options.prompt_file)
+    # User files are checked before any task starts or any request is paid for.
+    for labelled in (options.dataset, options.test_dataset):
+        if labelled:
+            labelled.load()
+    prepare_out_dir(options.out_dir)
+    out = options.out_dir.resolve()
+    root = out / PIPELINE_ROOT
+    root.mkdir(exist_ok=True)
+    arguments = pipeline_arguments(options, prompt, root)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    earlier_runs = set(root.iterdir())
+    try:
+        with _task_output_to(root / LOG_FILE):
+            build_prompt2model(retries=0)(**arguments)
+    except RuntimeError as error:  # how KFP's local runner reports a failed task
+        raise _task_failure(error, root / LOG_FILE) from None
+    (run_dir,) = {path for path in root.iterdir() if path.is_dir()} - earlier_runs
+    for source, target in RUN_FOLDER_LAYOUT.items():
+        _place(run_dir / source, out / target)
+    return read_json(out / "summary.json")
+
+
+def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) -> dict[str, Any]:
+    """The prompt2model parameters that reproduce `options`.
+
+    Raises:
+        P2MError: The profile differs from its named profile in more than the number of examples
+            and training settings, which is all the pipeline takes.
+    """
+    profile = options.profile
+    named = run_profile(profile.name)
+    generation = _changes(named.generation, profile.generation, skip="num_examples")
+    training = _changes(named.train, profile.train)
+    if run_profile(profile.name, profile.generation.num_examples, generation, training) != profile:
+        raise P2MError(
+            f"profile {profile.name!r} was changed beyond its generation and training settings; "
+            "the pipeline cannot express that: change only those"
+        )
+    dataset, test_dataset = options.dataset, options.test_dataset
+    out = options.out_dir.resolve()
+    return {
+        "prompt": prompt,
+        "profile": profile.name,
+        "num_examples": profile.generation.num_examples,
+        "generation": generation,
+        "training": training,
+        "seed": options.seed,
+        "teacher": options.teacher,
+        "student": options.student or "",
+        "dataset_path": str(dataset.path.resolve()) if dataset else "",
+        "input_col": dataset.input_col if dataset else "input",
+        "output_col": dataset.output_col if dataset else "output",
+        "test_dataset_path": str(test_dataset.path.resolve()) if test_dataset else "",
+        "test_input_col": test_dataset.input_col if test_dataset else "input",
+        "test_output_col": test_dataset.output_col if test_dataset else "output",
+        "bertscore_model": options.bertscore_model or "",
+        "work_dir": str(out),
+        "run_info": {
+            "runner": RUNNER,
+            "out_dir": str(out),
+            "pipeline_root": str(pipeline_root),
+            "model_path": "model",
+        },
+    }
+
+
+def _changes(named: Any, changed: Any, skip: str = "") -> dict[str, Any]:
+    """The fields of a config dataclass that differ from the named profile's."""
+    return {
+        field: value
+        for field, value in dataclasses.asdict(changed).items()
+        if field != skip and value != getattr(named, field)
+    }
+
+
+@contextlib.contextmanager
+def _task_output_to(log_path: Path) -> Iterator[None]:
+    """Send what KFP prints (its task logs, every task's output) and warns to `log_path`.
+
+    The run's own output stays what `p2m run` prints; with --verbose each task's start and end
+    are logged like the in-process runner's stages.
+    """
+    with (
+        log_path.open("a", encoding="utf-8") as log_file,
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(_TaskEvents(log_file)),
+    ):
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            log_file.writelines(f"warning: {warning.message}\n" for warning in caught)
+
+
+class _TaskEvents(io.TextIOBase):
+    """A text stream that writes to the log and reports task starts and ends to the p2m logger."""
+
+    def __init__(self, log_file: IO[str]) -> None:
+        super().__init__()
+        self._log_file = log_file
+
+    def write(self, text: str) -> int:
+        text = _ANSI_COLOR.sub("", text)
+        self._log_file.write(text)
+        if match := _TASK_EVENT.search(text):
+            started, finished, status = match.groups()
+            log.info("task %s %s", started or finished, "started" if started else status.lower())
+        return len(text)
+
+    def flush(self) -> None:
+        self._log_file.flush()
+
+
+def _task_failure(error: RuntimeError, log_path: Path) -> P2MError:
+    """The error a user sees for a failed task: the task's own P2MError when it raised one."""
+    messages = [
+        m.group(1)
+        for line in log_path.read_text(encoding="utf-8").splitlines()
+        if (m := _USER_ERROR.search(line))
+    ]
+    failed = re.search(r"Inner task failed: '?([\w-]+)", _ANSI_COLOR.sub("", str(error)))
+    where = f"task {failed.group(1)}" if failed else "a task"
+    if messages:
+        return P2MError(f"{messages[-1]} ({where} failed; its log is in {log_path})")
+    return P2MError(f"{where} of the local KFP run failed; its log is in {log_path}")
+
+
+def _place(source: Path, target: Path) -> None:
+    """Put one artifact where `p2m run` writes it, replacing what an earlier run left there."""
+    if target.is_dir():
+        shutil.rmtree(target)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)

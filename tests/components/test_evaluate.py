@@ -1,0 +1,28 @@
+"""The evaluate component through KFP's local runner, with a real test file."""
+
+import json
+
+import pytest
+
+from components.evaluate import evaluate
+
+
+@pytest.mark.slow
+def test_evaluate_scores_student_and_teacher(run_component, stage_outputs, labelled_file, echo_teacher):
+    ran = run_component(
+        evaluate,
+        artifacts={
+            "task": stage_outputs / "task.json",
+            "model": stage_outputs / "model",
+            "data": stage_outputs / "data",
+        },
+        test_dataset_path=str(labelled_file),
+        test_input_col="text",
+        test_output_col="label",
+        teacher_base_url=echo_teacher.base_url,
+        teacher_model="echo",
+    )
+    metrics = json.loads((ran.folder / "evaluation" / "metrics.json").read_text())
+    assert set(metrics) == {"metrics", "baseline_metrics", "real_metrics", "real_baseline_metrics"}
+    assert ran.metadata["metrics"]["real_metrics.count"] == 10
+    assert (ran.folder / "evaluation" / "predictions.jsonl").stat().st_size > 0

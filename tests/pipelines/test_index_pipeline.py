@@ -1,0 +1,124 @@
+"""The index pipeline through KFP's local runner, then prompt2model importing its indices."""
+
+import dataclasses
+import json
+
+import pytest
+from kfp import local
+from openai_server import OpenAICompatServer
+
+from p2m_lib.config import get_profile
+from p2m_lib.errors import P2MError
+from p2m_lib.run import RunOptions
+from pipelines.index import build_index_pipeline
+from pipelines.local import pipeline_arguments
+from pipelines.prompt2model import build_prompt2model
+
+# Our images are not named "python*" and GPU settings have no local effect: KFP warns about both.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:You may be attemping:RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore:.*have no effect in the current local runner:UserWarning"),
+]
+DATASETS = [
+    {"name": "acme/capitals", "description": "Words and the same words written in capital letters."},
+    {"name": "acme/recipes", "description": "Cooking recipes with ingredients and steps."},
+]
+MODELS = [{"name": "acme/capital-writer", "description": "Writes capital letters.", "size_bytes": 10**8}]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def new_run(root, earlier):
+    (run_dir,) = {p for p in root.iterdir() if p.is_dir()} - earlier
+    return run_dir
+
+
+@pytest.mark.slow
+def test_prompt2model_retrieves_from_the_indices_the_index_pipeline_built(
+    tmp_path, tiny_causal_lm_dir, monkeypatch
+):
+    root = tmp_path / "kfp-root"
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    build_index_pipeline(retries=0)(
+        dataset_catalog=str(write_jsonl(tmp_path / "datasets.jsonl", DATASETS)),
+        model_catalog=str(write_jsonl(tmp_path / "models.jsonl", MODELS)),
+    )
+    index_run = new_run(root, set())
+    # Built in the branch that imports the catalogs, so KFP numbers the task names.
+    (dataset_index,) = index_run.glob("build-dataset-index*/index")
+    (model_index,) = index_run.glob("build-model-index*/index")
+    assert json.loads((dataset_index / "manifest.json").read_text())["entries"] == 2
+    assert json.loads((model_index / "manifest.json").read_text())["entries"] == 2
+
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("Write the word in capital letters.\n\nInput: apple\nOutput: APPLE\n")
+    quick = get_profile("quick")
+    options = RunOptions(
+        prompt_file=prompt_file,
+        out_dir=tmp_path / "run",
+        profile=dataclasses.replace(
+            quick,
+            generation=dataclasses.replace(quick.generation, num_examples=2),
+            train=dataclasses.replace(quick.train, max_steps=1, batch_size=2),
+        ),
+        student=str(tiny_causal_lm_dir),
+    )
+    labelled = write_jsonl(
+        tmp_path / "labelled.jsonl", [{"input": w, "output": w.upper()} for w in "abcdefgh"]
+    )
+    arguments = {
+        **pipeline_arguments(options, prompt_file.read_text(), root),
+        "dataset_path": str(labelled),
+        "dataset_index_uri": str(dataset_index),
+        "model_index_uri": str(model_index),
+    }
+    earlier = {p for p in root.iterdir() if p.is_dir()}
+    # An echoing loopback teacher answers at once; the labelled file carries training.
+    with OpenAICompatServer() as echo:
+        monkeypatch.setenv("P2M_LLM_BASE_URL", echo.base_url)
+        monkeypatch.setenv("P2M_LLM_MODEL", "echo")
+        build_prompt2model(retries=0)(**arguments)
+    run_dir = new_run(root, earlier)
+    tasks = {p.name for p in run_dir.iterdir()}
+    assert {"retrieve-datasets", "retrieve-model", "train", "report"} <= tasks
+    assert "check-student" not in tasks
+    assert (
+        json.loads((run_dir / "retrieve-datasets" / "candidates").read_text())[0]["name"] == "acme/capitals"
+    )
+    # The user's student wins over the ranking, which is still listed.
+    chosen = json.loads((run_dir / "retrieve-model" / "executor_output.json").read_text())
+    assert chosen["parameterValues"]["Output"] == str(tiny_causal_lm_dir)
+    assert "acme/capital-writer" in (run_dir / "retrieve-model" / "table").read_text()
+    assert (run_dir / "report" / "html").exists()
+
+
+def test_a_profile_the_pipeline_cannot_express_is_refused(tmp_path):
+    quick = get_profile("quick")
+    options = RunOptions(
+        prompt_file=tmp_path / "prompt.txt",
+        out_dir=tmp_path / "run",
+        profile=dataclasses.replace(quick, val_fraction=0.3),
+    )
+    with pytest.raises(P2MError, match="changed beyond its generation and training settings"):
+        pipeline_arguments(options, "prompt", tmp_path)
+
+
+def test_a_changed_profile_travels_as_num_examples_and_training(tmp_path):
+    quick = get_profile("quick")
+    profile = dataclasses.replace(
+        quick,
+        generation=dataclasses.replace(quick.generation, num_examples=7, max_cost=1.5),
+        train=dataclasses.replace(quick.train, lora=True, epochs=2),
+    )
+    options = RunOptions(
+        prompt_file=tmp_path / "p.txt", out_dir=tmp_path / "run", profile=profile, student=None
+    )
+    arguments = pipeline_arguments(options, "prompt", tmp_path / "run" / "kfp-local")
+    assert arguments["num_examples"] == 7
+    assert arguments["generation"] == {"max_cost": 1.5}
+    assert arguments["training"] == {"lora": True, "epochs": 2}
+    assert arguments["student"] == "" and arguments["work_dir"] == str((tmp_path / "run").resolve())
+    assert arguments["run_info"]["runner"] == "kfp-local"
