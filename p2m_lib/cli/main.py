@@ -24,10 +24,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _register_subcommands() -> None:
-    """Commands whose modules live beside this one (serving, deployment)."""
+    """Commands whose modules live beside this one (retrieval, serving, deployment, Kubeflow)."""
     from p2m_lib.cli.kfp import compile_command, submit_command
+    from p2m_lib.cli.retrieval import index_app, retrieve_app
     from p2m_lib.cli.serving import register_serving_commands
 
+    app.add_typer(index_app, name="index")
+    app.add_typer(retrieve_app, name="retrieve")
     register_serving_commands(app)
     app.command("compile")(user_errors(compile_command))
     app.command("submit")(user_errors(submit_command))

@@ -1,0 +1,206 @@
+"""Retrieval benchmark: index build time and memory, in-process query latency, hit rates.
+
+Run from the repository root:
+
+    .venv/bin/python bench/retrieval.py                      # shared catalog + 100,000 synthetic entries
+    .venv/bin/python bench/retrieval.py --synthetic-entries 0   # shared catalogs only
+
+Each catalog is benchmarked in its own process, so that its peak memory is its own. Figures are
+printed as they come; the last line is one JSON object with all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from p2m_lib.index import (  # noqa: E402
+    Catalog,
+    CatalogEntry,
+    build_dataset_index,
+    build_model_index,
+    catalog_from_entries,
+    load_dataset_index,
+    load_model_index,
+    read_catalog,
+)
+from p2m_lib.retrieve import retrieve_datasets, retrieve_models  # noqa: E402
+from p2m_lib.retrieve.datasets import dense_ranking, lexical_ranking  # noqa: E402
+from p2m_lib.retrieve.evaluation import LabelledPrompt, hit_rate, read_labelled_prompts  # noqa: E402
+from p2m_lib.retrieve.query import RetrievalQuery, make_query  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "catalogs"
+PROMPTS = ROOT / "tests" / "retrieval_prompts.jsonl"
+CUTOFFS = (10, 25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--synthetic-entries", type=int, default=100_000, help="0 to skip the synthetic catalog"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="times each prompt is queried for latency")
+    args = parser.parse_args()
+
+    figures: dict[str, Any] = {"machine": _machine(), "prompts": len(read_labelled_prompts(PROMPTS))}
+    figures["datasets_shared"] = _in_child(_bench_shared_datasets, args.repeats)
+    figures["models_shared"] = _in_child(_bench_shared_models, args.repeats)
+    if args.synthetic_entries:
+        figures["datasets_synthetic"] = _in_child(
+            _bench_synthetic_datasets, args.repeats, args.synthetic_entries
+        )
+    print(json.dumps(figures))
+
+
+def _bench_shared_datasets(repeats: int) -> dict[str, Any]:
+    prompts = read_labelled_prompts(PROMPTS)
+    catalog = read_catalog(SHARED / "hf_datasets_2023.json")
+    with tempfile.TemporaryDirectory() as folder:
+        figures = _build(lambda: build_dataset_index(catalog, Path(folder)), Path(folder))
+        index = load_dataset_index(Path(folder))
+        figures |= _latency(lambda prompt: retrieve_datasets(index, prompt), prompts, repeats)
+        figures["hit_rates"] = _hit_rates(index, prompts)
+    _report("datasets, shared catalog", figures)
+    return figures
+
+
+def _bench_synthetic_datasets(repeats: int, entries: int) -> dict[str, Any]:
+    prompts = read_labelled_prompts(PROMPTS)
+    catalog = synthetic_catalog(read_catalog(SHARED / "hf_datasets_2023.json"), entries)
+    with tempfile.TemporaryDirectory() as folder:
+        figures = _build(lambda: build_dataset_index(catalog, Path(folder)), Path(folder))
+        index = load_dataset_index(Path(folder))
+        figures |= _latency(lambda prompt: retrieve_datasets(index, prompt), prompts, repeats)
+    _report(f"datasets, {entries} synthetic entries", figures)
+    return figures
+
+
+def _bench_shared_models(repeats: int) -> dict[str, Any]:
+    prompts = read_labelled_prompts(PROMPTS)
+    catalog = read_catalog(SHARED / "hf_models_2023.jsonl")
+    with tempfile.TemporaryDirectory() as folder:
+        figures = _build(lambda: build_model_index(catalog, Path(folder)), Path(folder))
+        index = load_model_index(Path(folder))
+        figures |= _latency(lambda prompt: retrieve_models(index, prompt), prompts, repeats)
+    _report("models, shared catalog", figures)
+    return figures
+
+
+def synthetic_catalog(real: Catalog, entries: int, seed: int = 0) -> Catalog:
+    """`entries` datasets whose descriptions are 1 to 4 sentences drawn from the real descriptions.
+
+    Drawing real sentences keeps the vocabulary, the lengths and the term frequencies realistic.
+    """
+    generator = random.Random(seed)
+    sentences = [
+        sentence.strip() + "."
+        for entry in real.entries
+        for sentence in entry.description.split(". ")
+        if len(sentence.split()) > 3
+    ]
+    descriptions = (" ".join(generator.sample(sentences, generator.randint(1, 4))) for _ in range(entries))
+    rows = (
+        CatalogEntry(f"synthetic/dataset-{number:06d}", description)
+        for number, description in enumerate(descriptions)
+    )
+    return catalog_from_entries(rows, f"synthetic-{entries}")
+
+
+def _build(build: Callable[[], object], folder: Path) -> dict[str, Any]:
+    """Build time, the process's peak memory after it, and the index's size on disk."""
+    start = time.perf_counter()
+    build()
+    seconds = time.perf_counter() - start
+    size = sum(path.stat().st_size for path in folder.iterdir())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+    return {
+        "build_s": round(seconds, 1),
+        "peak_rss_mb": round(peak / 2**20),
+        "index_mb": round(size / 2**20, 1),
+    }
+
+
+def _latency(query: Callable[[str], object], prompts: list[LabelledPrompt], repeats: int) -> dict[str, Any]:
+    """p50/p99 of in-process queries (after one warm-up that loads the encoder)."""
+    query(prompts[0].prompt)
+    timings = []
+    for _ in range(repeats):
+        for labelled in prompts:
+            start = time.perf_counter()
+            query(labelled.prompt)
+            timings.append((time.perf_counter() - start) * 1000)
+    cuts = statistics.quantiles(timings, n=100)
+    return {"queries": len(timings), "p50_ms": round(cuts[49], 1), "p99_ms": round(cuts[98], 1)}
+
+
+def _hit_rates(index: Any, prompts: list[LabelledPrompt]) -> dict[str, dict[str, float]]:
+    """Hit rates of the fused retriever and of each retriever alone, on the whole prompt and on its parts."""
+    rankers: dict[str, Callable[[LabelledPrompt], list[str]]] = {
+        "fused (p2m)": lambda p: [hit.name for hit in retrieve_datasets(index, p.prompt, max(CUTOFFS))],
+        "bm25, whole prompt": lambda p: _names(index, lexical_ranking(index, _whole(p.prompt))),
+        "minilm, whole prompt": lambda p: _names(index, dense_ranking(index, _whole(p.prompt))),
+        "bm25, instruction + weighted demonstrations": lambda p: _names(
+            index, lexical_ranking(index, make_query(p.prompt))
+        ),
+        "minilm, instruction": lambda p: _names(index, dense_ranking(index, make_query(p.prompt))),
+    }
+    rates = {}
+    for label, ranker in rankers.items():
+        ranks = {p.id: _first_relevant(ranker(p), p.relevant) for p in prompts}
+        rates[label] = {f"top{cutoff}": round(hit_rate(ranks, cutoff), 3) for cutoff in CUTOFFS}
+    return rates
+
+
+def _whole(prompt: str) -> RetrievalQuery:
+    return RetrievalQuery(instruction=prompt, demonstrations="", languages=frozenset())
+
+
+def _names(index: Any, rows: list[int]) -> list[str]:
+    return [index.entries[row].name for row in rows]
+
+
+def _first_relevant(names: list[str], relevant: frozenset[str]) -> int | None:
+    return next((rank for rank, name in enumerate(names, 1) if name in relevant), None)
+
+
+def _machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+def _in_child(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def _report(title: str, figures: dict[str, Any]) -> None:
+    print(f"== {title}", flush=True)
+    for key, value in figures.items():
+        print(f"  {key}: {value}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
