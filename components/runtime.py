@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -41,15 +40,13 @@ def component_teacher(spec: str, base_url: str, model: str) -> Teacher:
     Raises:
         P2MError: `base_url` is set without `model`, or `spec` names no usable teacher.
     """
-    from p2m_lib.llm import make_teacher
+    from p2m_lib.llm import endpoint_teacher, make_teacher
 
     if not base_url:
         return make_teacher(spec)
     if not model:
         raise P2MError("teacher_base_url is set but teacher_model is empty: name the teacher model")
-    os.environ["P2M_LLM_BASE_URL"] = base_url
-    os.environ["P2M_LLM_MODEL"] = model
-    return make_teacher("openai")
+    return endpoint_teacher(base_url, model)
 
 
 def run_profile(
@@ -163,6 +160,20 @@ def retrieval_prompt(task_path: str) -> str:
     task = read_json(Path(task_path))
     demonstrations = "\n".join(f"{e['input']}\n{e['output']}" for e in task["examples"])
     return f"{task['retrieval_instruction'] or task['instruction']}\n\n{demonstrations}".strip()
+
+
+# Characters of a description kept in the candidates parameter, which must stay small.
+CANDIDATE_DESCRIPTION_CHARS = 300
+
+
+def candidates_parameter(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Ranked datasets as a JSON list for a pipeline parameter, descriptions shortened."""
+    import json
+
+    shortened = [
+        {**row, "description": str(row.get("description", ""))[:CANDIDATE_DESCRIPTION_CHARS]} for row in rows
+    ]
+    return json.dumps(shortened, ensure_ascii=False)
 
 
 def write_listing(

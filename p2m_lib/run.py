@@ -29,6 +29,7 @@ from p2m_lib.stages import (
     estimate_generation,
     evaluate_stage,
     generate_stage,
+    labelled_stage,
     parse_stage,
     process_stage,
     report_stage,
@@ -50,6 +51,12 @@ class RunOptions:
         student: A model folder or hub name; None for the embedded default.
         dataset: Labelled data to train on beside the generated data.
         test_dataset: Real labelled data to evaluate on.
+        dataset_index: A dataset index (`p2m index datasets`): the best usable dataset it finds
+            for the prompt is trained on too.
+        model_index: A model index (`p2m index models`): the student is its best fit, unless
+            `student` names one.
+        retrieved_dataset: NAME[:CONFIG] of the retrieved dataset to use; empty: choose.
+        retrieved_columns: IN[,IN...]->OUT, that dataset's columns; empty: choose.
         bertscore_model: Encoder for BERTScore; None for the embedded MiniLM.
         seed: Seed for sampling, splitting and training.
     """
@@ -61,6 +68,10 @@ class RunOptions:
     student: str | None = None
     dataset: LabelledData | None = None
     test_dataset: LabelledData | None = None
+    dataset_index: Path | None = None
+    model_index: Path | None = None
+    retrieved_dataset: str = ""
+    retrieved_columns: str = ""
     bertscore_model: str | None = None
     seed: int = 42
 
@@ -99,10 +110,16 @@ def estimate(options: RunOptions) -> Any:
 
 
 def run(options: RunOptions) -> dict[str, Any]:
-    """Run every stage; returns the summary also written to `summary.json`."""
+    """Run every stage but retrieval in this process; returns the summary also written to `summary.json`.
+
+    Retrieval needs the pipeline (`pipelines.local.run_pipeline_locally`, what `p2m run` uses);
+    this runner is the baseline that measures the pipeline's overhead (bench/kfp_overhead.py).
+    """
     from p2m_lib.llm import make_teacher
     from p2m_lib.parse import read_prompt
 
+    if options.dataset_index or options.model_index:
+        raise P2MError("the in-process runner does not retrieve: run the pipeline to use an index")
     out = options.out_dir
     prompt = read_prompt(options.prompt_file)
     # User files are checked before any model loads or any request is paid for.
@@ -113,14 +130,17 @@ def run(options: RunOptions) -> dict[str, Any]:
     teacher = make_teacher(options.teacher)
     profile = options.profile
     task_path, generated, data, model = out / "task.json", out / "generated", out / "data", out / "model"
+    labelled_dir = out / "labelled"
     timings: dict[str, float] = {}
 
     with _timed("parse", timings):
         parse_stage(prompt, task_path, teacher)
     with _timed("generate", timings):
         generate_stage(task_path, generated, teacher, profile.generation, options.seed)
+    with _timed("labelled", timings):
+        labelled_stage(task_path, labelled_dir, options.dataset)
     with _timed("process", timings):
-        process_stage(task_path, generated, data, options.student, profile, options.dataset, options.seed)
+        process_stage(task_path, generated, data, options.student, profile, labelled_dir, options.seed)
     with _timed("train", timings):
         train_stage(task_path, data, options.student, profile.train, model, out / "checkpoints")
     with _timed("evaluate", timings):

@@ -34,6 +34,7 @@ LOG_FILE = "pipeline.log"
 RUN_FOLDER_LAYOUT = {
     "parse/task": "task.json",
     "generate/generated": "generated",
+    "gather-labelled/labelled": "labelled",
     "process/data": "data",
     "train/model": "model",
     "evaluate/evaluation/predictions.jsonl": "predictions.jsonl",
@@ -72,6 +73,7 @@ def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
     for labelled in (options.dataset, options.test_dataset):
         if labelled:
             labelled.load()
+    _check_retrieval(options)
     prepare_out_dir(options.out_dir)
     out = options.out_dir.resolve()
     root = out / PIPELINE_ROOT
@@ -88,6 +90,25 @@ def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
     for source, target in RUN_FOLDER_LAYOUT.items():
         _place(run_dir / source, out / target)
     return read_json(out / "summary.json")
+
+
+def _check_retrieval(options: RunOptions) -> None:
+    """Refuse, before any task starts, a missing index (or one of another kind or format version)
+    and retrieval options that cannot be used."""
+    from p2m_lib.index import dataset_index, model_index
+    from p2m_lib.index.manifest import load_manifest
+    from p2m_lib.retrieve.labelled import ColumnChoice
+
+    if options.retrieved_columns:
+        if not (options.dataset_index or options.retrieved_dataset):
+            raise P2MError(
+                "--retrieved-columns names the columns of a retrieved dataset: add --dataset-index"
+            )
+        ColumnChoice.parse(options.retrieved_columns)
+    indices = ((options.dataset_index, dataset_index.KIND), (options.model_index, model_index.KIND))
+    for folder, kind in indices:
+        if folder is not None:
+            load_manifest(folder, kind)
 
 
 def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) -> dict[str, Any]:
@@ -123,6 +144,10 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "test_dataset_path": str(test_dataset.path.resolve()) if test_dataset else "",
         "test_input_col": test_dataset.input_col if test_dataset else "input",
         "test_output_col": test_dataset.output_col if test_dataset else "output",
+        "dataset_index_uri": str(options.dataset_index.resolve()) if options.dataset_index else "",
+        "model_index_uri": str(options.model_index.resolve()) if options.model_index else "",
+        "retrieved_dataset": options.retrieved_dataset,
+        "retrieved_columns": options.retrieved_columns,
         "bertscore_model": options.bertscore_model or "",
         "work_dir": str(out),
         "run_info": {

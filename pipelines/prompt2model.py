@@ -1,8 +1,8 @@
 """The prompt2model pipeline: a prompt to a fine-tuned, evaluated and (optionally) deployed student.
 
-parse -> (retrieve datasets) -> generate -> (retrieve model | check student) -> process -> train
-(GPU pool) -> evaluate -> report -> (deploy). Steps in parentheses run when their parameter asks
-for them: an index URI, a student to check, deploy=true.
+parse -> (retrieve datasets | no dataset index) -> gather labelled data, and generate ->
+(retrieve model | check student) -> process -> train (GPU pool) -> evaluate -> report -> (deploy).
+Steps in parentheses run when their parameter asks for them: an index URI, deploy=true.
 """
 
 from kfp import dsl
@@ -11,8 +11,10 @@ from kfp.dsl import Artifact, graph_component
 from components.check_student import check_student
 from components.deploy import deploy as deploy_model
 from components.evaluate import evaluate
+from components.gather_labelled import gather_labelled
 from components.generate import generate
 from components.images import SERVING, image
+from components.no_dataset_index import no_dataset_index
 from components.parse import parse
 from components.process import process
 from components.report import report
@@ -59,6 +61,8 @@ def build_prompt2model(
         dataset_path: str = "",
         input_col: str = "input",
         output_col: str = "output",
+        retrieved_dataset: str = "",
+        retrieved_columns: str = "",
         test_dataset_path: str = "",
         test_input_col: str = "input",
         test_output_col: str = "output",
@@ -101,6 +105,11 @@ def build_prompt2model(
             dataset_path: Labelled training data the tasks can read (on the work volume); empty for none.
             input_col: Input column(s) of dataset_path, comma-separated.
             output_col: Output column of dataset_path.
+            retrieved_dataset: NAME or NAME:CONFIG of a Hub dataset (or a path the tasks can read) to
+                train on; empty: with a dataset index, the best-ranked one that loads and has
+                usable columns.
+            retrieved_columns: IN[,IN...]->OUT: that dataset's columns; empty: from the catalog's
+                mapping, the teacher or conventional names.
             test_dataset_path: Real labelled test data the tasks can read; empty for none.
             test_input_col: Input column(s) of test_dataset_path.
             test_output_col: Output column of test_dataset_path.
@@ -137,7 +146,22 @@ def build_prompt2model(
             dataset_index = dsl.importer(
                 artifact_uri=dataset_index_uri, artifact_class=Artifact, reimport=False
             )
-            uses_teacher(retrieve_datasets(task=task, index=dataset_index.output, **teacher_args), retries)
+            found = uses_teacher(
+                retrieve_datasets(task=task, index=dataset_index.output, **teacher_args), retries
+            )
+        with dsl.Else(name="no-dataset-index"):
+            not_searched = no_dataset_index()
+        gathered = gather_labelled(
+            task=task,
+            candidates=dsl.OneOf(found.outputs["Output"], not_searched.output),
+            dataset_path=dataset_path,
+            input_col=input_col,
+            output_col=output_col,
+            retrieved_dataset=retrieved_dataset,
+            retrieved_columns=retrieved_columns,
+            **teacher_args,
+        )
+        uses_teacher(gathered, retries)
 
         generated = generate(
             task=task,
@@ -167,11 +191,9 @@ def build_prompt2model(
         processed = process(
             task=task,
             generated=generated.outputs["generated"],
+            labelled=gathered.outputs["labelled"],
             student=chosen,
             profile=profile,
-            dataset_path=dataset_path,
-            input_col=input_col,
-            output_col=output_col,
             seed=seed,
         )
         trained = train(
@@ -195,7 +217,7 @@ def build_prompt2model(
             **teacher_args,
         )
         uses_teacher(evaluated, retries)
-        for step in (generated, processed, trained, evaluated):
+        for step in (gathered, generated, processed, trained, evaluated):
             on_work_volume(step, work_volume)
 
         report(
@@ -205,6 +227,7 @@ def build_prompt2model(
             model=trained.outputs["model"],
             evaluation=evaluated.outputs["evaluation"],
             parse_seconds=parsed.outputs["Output"],
+            labelled_seconds=gathered.outputs["Output"],
             generate_seconds=generated.outputs["Output"],
             process_seconds=processed.outputs["Output"],
             train_seconds=trained.outputs["Output"],

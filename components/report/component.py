@@ -15,6 +15,7 @@ def report(
     html: Output[HTML],
     summary: Output[Artifact],
     parse_seconds: float,
+    labelled_seconds: float,
     generate_seconds: float,
     process_seconds: float,
     train_seconds: float,
@@ -33,6 +34,7 @@ def report(
         html: report.html: student vs teacher, training loss, data counts, timings, samples.
         summary: summary.json, the same figures as JSON.
         parse_seconds: Seconds the parse step took.
+        labelled_seconds: Seconds the gather_labelled step took (loading retrieved data included).
         generate_seconds: Seconds the generate step took.
         process_seconds: Seconds the process step took.
         train_seconds: Seconds the train step took.
@@ -50,6 +52,7 @@ def report(
 
     timings = {
         "parse": parse_seconds,
+        "labelled": labelled_seconds,
         "generate": generate_seconds,
         "process": process_seconds,
         "train": train_seconds,

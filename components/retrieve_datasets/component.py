@@ -15,7 +15,7 @@ def retrieve_datasets(
     teacher: str = "auto",
     teacher_base_url: str = "",
     teacher_model: str = "",
-) -> None:
+) -> str:
     """Rank the indexed datasets for the task: dense and BM25 candidates fused, reranked by a capable teacher.
 
     The paper then lets the user pick a dataset and its columns; the ranked list is what the
@@ -24,16 +24,21 @@ def retrieve_datasets(
     Args:
         task: The parsed task (task.json); searched with its English instruction.
         index: A dataset index built by the index pipeline.
-        candidates: The ranked datasets as JSON: name, score, description.
+        candidates: The ranked datasets as JSON: name, score, description, and the catalog's
+            configs and column mapping when it has them.
         table: The same list as a Markdown table.
         top_k: How many datasets to list.
         teacher: auto, local, openai or a model folder; only a capable (remote) one reranks.
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.
+
+    Returns:
+        The ranked datasets as a JSON list for gather_labelled, descriptions shortened: a
+        parameter, because KFP's local runner cannot pass an artifact out of a dsl.If branch.
     """
     from pathlib import Path
 
-    from components.runtime import component_teacher, retrieval_prompt, write_listing
+    from components.runtime import candidates_parameter, component_teacher, retrieval_prompt, write_listing
     from p2m_lib import retrieve
     from p2m_lib.index import load_dataset_index
 
@@ -43,5 +48,6 @@ def retrieve_datasets(
         top_k,
         component_teacher(teacher, teacher_base_url, teacher_model),
     )
-    rows = [hit.to_dict() for hit in hits]
+    rows = [hit.to_candidate() for hit in hits]
     write_listing(rows, ("name", "score", "description"), candidates.path, table.path)
+    return candidates_parameter(rows)

@@ -111,6 +111,20 @@ def run(
     test_dataset: Annotated[Path | None, typer.Option(help="Real labelled data to evaluate on.")] = None,
     test_input_col: Annotated[str | None, typer.Option(help="Defaults to --input-col.")] = None,
     test_output_col: Annotated[str | None, typer.Option(help="Defaults to --output-col.")] = None,
+    dataset_index: Annotated[
+        Path | None,
+        typer.Option(help="A dataset index (p2m index datasets): also train on the best dataset found."),
+    ] = None,
+    model_index: Annotated[
+        Path | None, typer.Option(help="A model index (p2m index models): the student is its best fit.")
+    ] = None,
+    retrieved_dataset: Annotated[
+        str,
+        typer.Option(help="Also train on this Hub dataset (NAME or NAME:CONFIG) instead of the best found."),
+    ] = "",
+    retrieved_columns: Annotated[
+        str, typer.Option(help="Its columns as IN[,IN...]->OUT (default: catalog, teacher or names).")
+    ] = "",
     num_examples: Annotated[int | None, typer.Option(help="Examples to generate (profile default).")] = None,
     max_requests: Annotated[
         int | None, typer.Option(help="Most teacher requests, over all runs into --out (profile default).")
@@ -125,8 +139,8 @@ def run(
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder (embedded MiniLM).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, splits and training.")] = 42,
 ) -> None:
-    """Run every stage (parse, generate, process, train, evaluate, report) as the prompt2model
-    pipeline on KFP's local runner; rerun into the same --out to resume."""
+    """Run every stage (parse, retrieve, generate, process, train, evaluate, report) as the
+    prompt2model pipeline on KFP's local runner; rerun into the same --out to resume."""
     from dataclasses import replace
 
     from p2m_lib.config import get_profile
@@ -153,6 +167,10 @@ def run(
             if test_dataset
             else None
         ),
+        dataset_index=dataset_index,
+        model_index=model_index,
+        retrieved_dataset=retrieved_dataset,
+        retrieved_columns=retrieved_columns,
         bertscore_model=bertscore_model,
         seed=seed,
     )
@@ -185,8 +203,11 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         )
     console.print(table)
     data = summary["data"]
+    retrieved = data.get("retrieved_dataset")
+    retrieved_from = f" from {retrieved['name']}" if retrieved else ""
     console.print(
-        f"data: {data['generated']} generated, {data['dataset']} from --dataset; "
+        f"data: {data['generated']} generated, {data['dataset']} from --dataset, "
+        f"{data.get('retrieved', 0)} retrieved{retrieved_from}; "
         f"teacher rejected: {', '.join(f'{n} {why}' for why, n in data['rejected'].items()) or 'none'}",
         highlight=False,
     )

@@ -2,8 +2,9 @@
 
 Two file layouts are read: the JSON mapping of `../shared/catalogs/hf_datasets_2023.json`
 (`{name: {name, description, evaluation_metadata}}`) and JSONL rows (`name`, `description`,
-optional `tags`, `size_bytes`, `downloads`, `columns`, `configs`, `architecture`). The Hugging
-Face Hub crawler in `p2m_lib.index.hub` yields the same entries.
+optional `tags`, `size_bytes`, `downloads`, `columns`, `configs`, `architecture`, and a column
+mapping: `input_columns`, `output_column`). The Hugging Face Hub crawler in `p2m_lib.index.hub`
+yields the same entries.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from p2m_lib.errors import P2MError
 
 log = logging.getLogger(__name__)
 
-_LIST_FIELDS = ("tags", "columns", "configs")
+_LIST_FIELDS = ("tags", "columns", "configs", "input_columns")
+# Roles of the hub's evaluation_metadata col_mapping that name the column a model must produce.
+_OUTPUT_ROLES = ("target", "tags")
 _COUNT_FIELDS = ("size_bytes", "downloads")
 
 
@@ -37,6 +40,9 @@ class CatalogEntry:
         columns: Dataset columns, when known.
         configs: Dataset configurations, when known.
         architecture: "encoder-decoder" or "decoder-only" for a model, when known.
+        input_columns: The dataset columns a model reads, when the catalog maps them; they
+            belong to the first of `configs`.
+        output_column: The dataset column a model must produce, when the catalog maps it.
     """
 
     name: str
@@ -47,11 +53,13 @@ class CatalogEntry:
     columns: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()
     architecture: str | None = None
+    input_columns: tuple[str, ...] = ()
+    output_column: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as a JSONL catalog row (lists instead of tuples, None fields left out)."""
         row: dict[str, Any] = {"name": self.name, "description": self.description}
-        for field in (*_LIST_FIELDS, *_COUNT_FIELDS, "architecture"):
+        for field in (*_LIST_FIELDS, *_COUNT_FIELDS, "architecture", "output_column"):
             value = getattr(self, field)
             if value:
                 row[field] = list(value) if isinstance(value, tuple) else value
@@ -134,13 +142,13 @@ def _json_mapping_rows(text: str, path: Path) -> Iterator[tuple[str, Any]]:
 def _valid_entries(rows: Iterable[tuple[str, Any]], path: Path) -> Iterator[CatalogEntry]:
     for where, row in rows:
         try:
-            yield _entry(row)
+            yield entry_from_row(row)
         except ValueError as problem:
             log.warning("catalog %s, %s: %s; skipped", path, where, problem)
 
 
-def _entry(row: Any) -> CatalogEntry:
-    """Validate one row; raises ValueError saying what is wrong with it."""
+def entry_from_row(row: Any) -> CatalogEntry:
+    """Validate one catalog row (a parsed JSON object); raises ValueError saying what is wrong with it."""
     if isinstance(row, str):
         raise ValueError(row)
     if not isinstance(row, dict):
@@ -154,6 +162,10 @@ def _entry(row: Any) -> CatalogEntry:
     if description is not None and not isinstance(description, str):
         raise ValueError("`description` must be a string or null")
     metadata = _evaluation_metadata(row.get("evaluation_metadata"))
+    input_columns = _strings(row, "input_columns") or metadata["input_columns"]
+    output_column = _optional_string(row, "output_column") or metadata["output_column"]
+    if output_column in input_columns:
+        raise ValueError(f"`output_column` {output_column!r} is also an input column")
     return CatalogEntry(
         name=name.strip(),
         description=description or "",
@@ -163,6 +175,8 @@ def _entry(row: Any) -> CatalogEntry:
         columns=_strings(row, "columns") + metadata["columns"],
         configs=_strings(row, "configs") + metadata["configs"],
         architecture=_architecture(row.get("architecture")),
+        input_columns=input_columns,
+        output_column=output_column,
     )
 
 
@@ -171,6 +185,13 @@ def _strings(row: dict[str, Any], field: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError(f"`{field}` must be a list of strings")
     return tuple(value)
+
+
+def _optional_string(row: dict[str, Any], field: str) -> str | None:
+    value = row.get(field)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError(f"`{field}` must be a non-empty string")
+    return value
 
 
 def _count(row: dict[str, Any], field: str) -> int | None:
@@ -188,18 +209,41 @@ def _architecture(value: Any) -> str | None:
     raise ValueError("`architecture` must be 'encoder-decoder' or 'decoder-only'")
 
 
-def _evaluation_metadata(metadata: Any) -> dict[str, tuple[str, ...]]:
-    """Task ids, input columns and configs from the hub's `evaluation_metadata` list, deduplicated."""
+def _evaluation_metadata(metadata: Any) -> dict[str, Any]:
+    """Task ids, columns, configs and a column mapping from the hub's `evaluation_metadata` list.
+
+    The mapping is the first item's `col_mapping` (dataset column -> role): roles "target" and
+    "tags", and a nested mapping (a QA answer's fields), name the output; the others are inputs.
+    Its config comes first in `configs`.
+    """
     found: dict[str, dict[str, None]] = {"tags": {}, "columns": {}, "configs": {}}
+    mapping: dict[str, Any] = {"input_columns": (), "output_column": None}
     for item in metadata if isinstance(metadata, list) else []:
         if not isinstance(item, dict):
             continue
         for field, key in (("tags", "task"), ("tags", "task_id"), ("configs", "config")):
             if isinstance(item.get(key), str):
                 found[field][item[key]] = None
-        if isinstance(item.get("col_mapping"), dict):
-            found["columns"].update(dict.fromkeys(item["col_mapping"]))
-    return {field: tuple(values) for field, values in found.items()}
+        col_mapping = item.get("col_mapping")
+        if isinstance(col_mapping, dict):
+            found["columns"].update(dict.fromkeys(col_mapping))
+            if mapping["output_column"] is None:
+                mapping = _column_roles(col_mapping)
+                if mapping["output_column"] and isinstance(item.get("config"), str):
+                    found["configs"] = {item["config"]: None, **found["configs"]}
+    return {**{field: tuple(values) for field, values in found.items()}, **mapping}
+
+
+def _column_roles(col_mapping: dict[str, Any]) -> dict[str, Any]:
+    outputs = [
+        column for column, role in col_mapping.items() if isinstance(role, dict) or role in _OUTPUT_ROLES
+    ]
+    if len(outputs) != 1:
+        return {"input_columns": (), "output_column": None}
+    return {
+        "input_columns": tuple(column for column in col_mapping if column != outputs[0]),
+        "output_column": outputs[0],
+    }
 
 
 def _unique(entries: Iterable[CatalogEntry]) -> list[CatalogEntry]:

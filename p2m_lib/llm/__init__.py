@@ -13,7 +13,7 @@ from p2m_lib.llm.base import Teacher
 from p2m_lib.llm.local import LocalTeacher
 from p2m_lib.llm.openai_backend import OpenAITeacher
 
-__all__ = ["LocalTeacher", "OpenAITeacher", "Teacher", "make_teacher"]
+__all__ = ["LocalTeacher", "OpenAITeacher", "Teacher", "endpoint_teacher", "make_teacher"]
 
 # The openai client insists on a key; local servers (vLLM, llama.cpp) accept any.
 _PLACEHOLDER_KEY = "EMPTY"
@@ -46,6 +46,11 @@ def _teacher_from_env() -> OpenAITeacher:
         "P2M_LLM_BASE_URL", "the teacher's OpenAI-compatible URL, e.g. http://host:8000/v1"
     )
     model = _required_env("P2M_LLM_MODEL", "the teacher model's name on that server")
+    return endpoint_teacher(base_url, model)
+
+
+def endpoint_teacher(base_url: str, model: str) -> OpenAITeacher:
+    """The teacher `model` at an OpenAI-compatible `base_url`; its key from OPENAI_API_KEY (optional)."""
     return OpenAITeacher(base_url, model, os.environ.get("OPENAI_API_KEY") or _PLACEHOLDER_KEY)
 
 

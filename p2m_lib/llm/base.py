@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from p2m_lib.types import Completion, SamplingParams
 
@@ -35,3 +36,19 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Return `text` up to (not including) the earliest occurrence of any stop string."""
     positions = [index for index in (text.find(s) for s in stop if s) if index >= 0]
     return text[: min(positions)] if positions else text
+
+
+def first_json_object(reply: str) -> dict[str, Any] | None:
+    """The first JSON object in an LLM's reply, or None.
+
+    Fences and text around the object need no special case: decoding is tried from every "{".
+    """
+    decoder = json.JSONDecoder()
+    for start in (index for index, char in enumerate(reply) if char == "{"):
+        try:
+            value, _ = decoder.raw_decode(reply, start)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None

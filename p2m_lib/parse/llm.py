@@ -9,12 +9,12 @@ little higher. A non-English instruction is also translated to English for retri
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from p2m_lib.errors import P2MError
+from p2m_lib.llm.base import first_json_object
 from p2m_lib.parse.language import looks_english
 from p2m_lib.types import Example, SamplingParams, TaskSpec
 
@@ -107,19 +107,10 @@ def _reply_budget(prompt: str) -> int:
 
 
 def _json_object(reply: str) -> dict[str, Any]:
-    """The first JSON object in `reply`.
-
-    Fences and text around the object need no special case: decoding is tried from every "{".
-    """
-    decoder = json.JSONDecoder()
-    for start in (index for index, char in enumerate(reply) if char == "{"):
-        try:
-            value, _ = decoder.raw_decode(reply, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            return value
-    raise _UnusableReply("the reply holds no JSON object")
+    value = first_json_object(reply)
+    if value is None:
+        raise _UnusableReply("the reply holds no JSON object")
+    return value
 
 
 def _validated(reply: dict[str, Any], prompt: str) -> tuple[str, tuple[Example, ...]]:

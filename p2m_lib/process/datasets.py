@@ -1,8 +1,10 @@
-"""Read input/output pairs from a user's or a retrieved dataset on disk.
+"""Read input/output pairs from a user's or a retrieved dataset.
 
-Accepted: a JSON Lines, JSON, CSV or Parquet file, or a folder written by `datasets`'
-`save_to_disk` (a `DatasetDict` gives its "train" split when it has one, else its first split).
-Several input columns become one input of "column: value" lines, as in the paper.
+Accepted: a JSON Lines, JSON, CSV or Parquet file, a folder written by `datasets`' `save_to_disk`
+(a `DatasetDict` gives its "train" split when it has one, else its first split), or a Hugging
+Face Hub dataset name (with a configuration), read from the Hub or from `datasets`' cache.
+Several input columns become one input of "column: value" lines, as in the paper; class labels
+become their names.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ DEFAULT_LIMIT = 3000
 
 
 def load_pairs(path: Path, input_col: str, output_col: str, limit: int = DEFAULT_LIMIT) -> list[Example]:
-    """The first `limit` usable rows of a dataset as examples.
+    """The first `limit` usable rows of a dataset on disk as examples.
 
     Args:
         path: A .jsonl/.json/.csv/.parquet file or a `save_to_disk` folder.
@@ -45,21 +47,89 @@ def load_pairs(path: Path, input_col: str, output_col: str, limit: int = DEFAULT
     output_col = output_col.strip()
     if not input_cols or not output_col:
         raise P2MError(f"name the input and output columns to read from {path}")
-    dataset = _load_dataset(Path(path))
+    return dataset_pairs(_load_dataset(Path(path)), input_cols, output_col, limit, str(path))
+
+
+def open_dataset(source: str, config: str | None = None) -> Dataset:
+    """The rows to train on from a local file or folder, else from the Hub dataset of that name.
+
+    Args:
+        source: A path (see `load_pairs`) or a Hub name such as "glue" or "user/name".
+        config: The Hub dataset's configuration; None for its default.
+
+    Raises:
+        P2MError: The path cannot be read, or the Hub dataset cannot be loaded (unreachable Hub
+            and not cached, unknown name or configuration, no train split).
+    """
+    path = Path(source)
+    if path.exists():
+        return _load_dataset(path)
+    import datasets
+
+    try:
+        # `datasets` 4 and later never run a dataset's loading script: nothing remote is executed.
+        with _quiet_datasets():
+            loaded = datasets.load_dataset(source, config)
+    # Hub errors come in many types (ConnectionError, DatasetNotFoundError, ValueError...).
+    except Exception as error:
+        named = f"{source} ({config})" if config else source
+        raise P2MError(f"cannot load dataset {named}: {_first_line(error)}") from error
+    return _one_split(loaded, source)
+
+
+def dataset_pairs(
+    dataset: Dataset,
+    input_cols: list[str],
+    output_col: str,
+    limit: int = DEFAULT_LIMIT,
+    name: str = "dataset",
+) -> list[Example]:
+    """The first `limit` usable rows of a loaded dataset as examples (see `load_pairs`).
+
+    Raises:
+        P2MError: A column is missing; the message names `name` and the available columns.
+    """
     columns = list(dict.fromkeys([*input_cols, output_col]))
-    _check_columns(dataset.column_names, columns, path)
-    return list(_examples(dataset.select_columns(columns), input_cols, output_col, limit))
+    _check_columns(dataset.column_names, columns, name)
+    rows = dataset.select_columns(columns)
+    labels = {column: _label_names(rows.features[column]) for column in columns}
+    return list(_examples(rows, input_cols, output_col, labels, limit))
 
 
-def _examples(dataset: Dataset, input_cols: list[str], output_col: str, limit: int) -> Iterator[Example]:
+def _examples(
+    dataset: Dataset,
+    input_cols: list[str],
+    output_col: str,
+    labels: dict[str, list[str] | None],
+    limit: int,
+) -> Iterator[Example]:
     kept = 0
     for row in dataset:
         if kept >= limit:
             return
-        example = _example(row, input_cols, output_col)
+        named = {column: _named(value, labels[column]) for column, value in row.items()}
+        example = _example(named, input_cols, output_col)
         if example is not None:
             kept += 1
             yield example
+
+
+def _label_names(feature: Any) -> list[str] | None:
+    """The names of a class-label column (or a sequence of class labels), else None."""
+    import datasets
+
+    if isinstance(feature, datasets.Sequence | list):
+        feature = feature.feature if isinstance(feature, datasets.Sequence) else feature[0]
+    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+
+
+def _named(value: Any, names: list[str] | None) -> Any:
+    """Class-label ids as their names (a label of -1, "no label", as missing)."""
+    if names is None:
+        return value
+    if isinstance(value, list):
+        return [_named(item, names) for item in value]
+    return names[value] if isinstance(value, int) and 0 <= value < len(names) else None
 
 
 def _example(row: dict[str, Any], input_cols: list[str], output_col: str) -> Example | None:
@@ -76,15 +146,24 @@ def _example(row: dict[str, Any], input_cols: list[str], output_col: str) -> Exa
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
+    """A cell as text: a list of tokens or labels joined by spaces; of a QA answer ({"text": [...]}),
+    its first text."""
+    if value is None:
+        return ""
+    if isinstance(value, dict) and "text" in value:
+        texts = value["text"]
+        return _text(texts[0] if isinstance(texts, list) and texts else texts)
+    if isinstance(value, list):
+        return " ".join(text for text in map(_text, value) if text)
+    return str(value).strip()
 
 
-def _check_columns(available: list[str], wanted: list[str], path: Path) -> None:
-    missing = [name for name in wanted if name not in available]
+def _check_columns(available: list[str], wanted: list[str], name: str) -> None:
+    missing = [column for column in wanted if column not in available]
     if missing:
         noun = "column" if len(missing) == 1 else "columns"
         raise P2MError(
-            f"{path} has no {noun} {', '.join(map(repr, missing))}; available columns: {', '.join(available)}"
+            f"{name} has no {noun} {', '.join(map(repr, missing))}; available columns: {', '.join(available)}"
         )
 
 
@@ -107,11 +186,22 @@ def _load_dataset(path: Path) -> Dataset:
     # `datasets` raises many types (FileNotFoundError, ArrowInvalid, DatasetGenerationError...).
     except Exception as error:
         raise P2MError(f"cannot read dataset {path}: {error}") from error
+    return _one_split(loaded, str(path))
+
+
+def _one_split(loaded: Any, name: str) -> Dataset:
+    """The "train" split of a `DatasetDict`, else its first; a `Dataset` as it is."""
+    import datasets
+
     if isinstance(loaded, datasets.DatasetDict):
         if not loaded:
-            raise P2MError(f"dataset {path} has no splits")
+            raise P2MError(f"dataset {name} has no splits")
         return loaded["train"] if "train" in loaded else next(iter(loaded.values()))
     return loaded
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 @contextmanager

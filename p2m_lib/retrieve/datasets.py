@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from p2m_lib.errors import P2MError
+from p2m_lib.index.catalog import CatalogEntry
 from p2m_lib.index.dataset_index import DatasetIndex
 from p2m_lib.index.text import name_words, tokenize
 from p2m_lib.retrieve.query import RetrievalQuery, languages_named, make_query
@@ -46,14 +47,20 @@ class DatasetHit:
         name: Its hub name.
         score: Fused score in (0, 1]: 1 when both retrievers rank it first.
         description: Its catalog description.
+        entry: Its whole catalog entry (configs, columns and their mapping), when known.
     """
 
     name: str
     score: float
     description: str
+    entry: CatalogEntry | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, str | float]:
         return {"name": self.name, "score": round(self.score, 4), "description": self.description}
+
+    def to_candidate(self) -> dict[str, Any]:
+        """The hit with its catalog entry's fields: a catalog row with a score, for later steps."""
+        return self.to_dict() | (self.entry.to_dict() if self.entry else {})
 
 
 def retrieve_datasets(
@@ -76,7 +83,10 @@ def retrieve_datasets(
     fused = _fused_scores(index, query)
     wanted = max(top_k, RERANK_DEPTH) if teacher is not None and teacher.capable else top_k
     rows = sorted(fused, key=lambda row: (-fused[row], row))[:wanted]
-    hits = [DatasetHit(index.entries[row].name, fused[row], index.entries[row].description) for row in rows]
+    hits = [
+        DatasetHit(index.entries[row].name, fused[row], index.entries[row].description, index.entries[row])
+        for row in rows
+    ]
     if teacher is not None and teacher.capable:
         hits = rerank(teacher, query, hits[:RERANK_DEPTH]) + hits[RERANK_DEPTH:]
     return hits[:top_k]

@@ -99,7 +99,7 @@ def test_run_writes_every_artifact_and_a_complete_summary(
     # The scripted teacher answers every test input right, whatever the student learnt.
     assert summary["real_baseline_metrics"]["exact_match"] == 100.0
     assert summary["real_metrics"]["count"] == 2
-    assert set(summary["timings"]) == {"parse", "generate", "process", "train", "evaluate"}
+    assert set(summary["timings"]) == {"parse", "labelled", "generate", "process", "train", "evaluate"}
 
     generated = [json.loads(line) for line in (out / "generated" / "examples.jsonl").read_text().splitlines()]
     assert len(generated) == 12

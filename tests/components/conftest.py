@@ -15,6 +15,7 @@ from p2m_lib.stages import (
     LabelledData,
     evaluate_stage,
     generate_stage,
+    labelled_stage,
     process_stage,
     train_stage,
     write_json,
@@ -53,8 +54,10 @@ def stage_outputs(tmp_path_factory, tiny_causal_lm_dir, echo_teacher, labelled_f
     task = root / "task.json"
     write_json(task, TaskSpec("Write the word in capital letters.", (Example("apple", "APPLE"),)).to_dict())
     generate_stage(task, root / "generated", teacher, profile.generation, 0)
-    labelled = LabelledData(labelled_file, "text", "label")
-    process_stage(task, root / "generated", root / "data", str(tiny_causal_lm_dir), profile, labelled, 0)
+    labelled_stage(task, root / "labelled", LabelledData(labelled_file, "text", "label"))
+    process_stage(
+        task, root / "generated", root / "data", str(tiny_causal_lm_dir), profile, root / "labelled", 0
+    )
     train_stage(
         task, root / "data", str(tiny_causal_lm_dir), profile.train, root / "model", root / "checkpoints"
     )

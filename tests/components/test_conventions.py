@@ -9,6 +9,8 @@ STAGES = {
     "retrieve_datasets",
     "retrieve_model",
     "check_student",
+    "gather_labelled",
+    "no_dataset_index",
     "generate",
     "process",
     "train",

@@ -16,6 +16,7 @@ def test_report_gathers_every_stage_and_the_timings(run_component, stage_outputs
             "evaluation": stage_outputs / "evaluation",
         },
         parse_seconds=0.1,
+        labelled_seconds=0.2,
         generate_seconds=2.0,
         process_seconds=0.3,
         train_seconds=4.0,
@@ -27,6 +28,7 @@ def test_report_gathers_every_stage_and_the_timings(run_component, stage_outputs
     assert summary["model"]["path"] == "model"
     assert summary["timings"] == {
         "parse": 0.1,
+        "labelled": 0.2,
         "generate": 2.0,
         "process": 0.3,
         "train": 4.0,
@@ -46,6 +48,7 @@ def test_on_a_cluster_the_runner_is_kfp_and_the_model_path_its_uri(run_component
             "evaluation": stage_outputs / "evaluation",
         },
         parse_seconds=0.0,
+        labelled_seconds=0.0,
         generate_seconds=0.0,
         process_seconds=0.0,
         train_seconds=0.0,

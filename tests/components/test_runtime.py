@@ -1,5 +1,7 @@
 """The helpers every component body shares."""
 
+import os
+
 import pytest
 
 from components.runtime import component_teacher, markdown_table, run_profile, work_folder
@@ -42,6 +44,8 @@ def test_the_endpoint_parameters_make_an_openai_teacher(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-secret")
     teacher = component_teacher("local", "http://127.0.0.1:1/v1", "big-model")
     assert teacher.capable and "big-model" in teacher.name
+    # The endpoint is the component's, not the process's: later teachers must not inherit it.
+    assert "P2M_LLM_BASE_URL" not in os.environ and "P2M_LLM_MODEL" not in os.environ
 
 
 def test_work_folder_is_kept_when_given_and_temporary_otherwise(tmp_path):

@@ -42,9 +42,48 @@ def test_json_mapping_takes_tags_configs_and_columns_from_evaluation_metadata(tm
         tags=("text-classification", "binary_classification"),
         columns=("text", "label"),
         configs=("plain_text",),
+        input_columns=("text",),
+        output_column="label",
     )
-    assert aeslc.tags == () and aeslc.configs == ()
+    assert aeslc.tags == () and aeslc.configs == () and aeslc.output_column is None
     assert len(catalog.sha256) == 64 and catalog.source == str(path)
+
+
+def test_the_column_mapping_comes_from_the_first_mapped_config_and_its_config_goes_first(
+    tmp_path: Path,
+) -> None:
+    metadata = [
+        {"config": "plain"},
+        {
+            "config": "qa",
+            "col_mapping": {"question": "question", "context": "context", "answers": {"text": "text"}},
+        },
+        {"config": "other", "col_mapping": {"sentence": "text", "label": "target"}},
+        {"config": "ner", "col_mapping": {"tokens": "tokens", "ner_tags": "tags"}},
+    ]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"squadish": {"description": "QA.", "evaluation_metadata": metadata}}))
+
+    (squadish,) = read_catalog(path).entries
+
+    assert squadish.configs == ("qa", "plain", "other", "ner")
+    assert squadish.input_columns == ("question", "context")
+    assert squadish.output_column == "answers"
+
+
+def test_the_shared_catalog_maps_columns_of_its_evaluated_datasets() -> None:
+    entries = {e.name: e for e in read_catalog(SHARED / "hf_datasets_2023.json").entries}
+
+    assert sum(1 for e in entries.values() if e.output_column) == 59
+    assert (entries["glue"].configs[0], entries["glue"].input_columns, entries["glue"].output_column) == (
+        "cola",
+        ("sentence",),
+        "label",
+    )
+    assert (entries["cnn_dailymail"].input_columns, entries["cnn_dailymail"].output_column) == (
+        ("article",),
+        "highlights",
+    )
 
 
 def test_jsonl_rows_keep_optional_fields_and_round_trip(tmp_path: Path) -> None:
@@ -56,11 +95,14 @@ def test_jsonl_rows_keep_optional_fields_and_round_trip(tmp_path: Path) -> None:
         downloads=0,
         architecture="decoder-only",
     )
+    dataset = CatalogEntry(
+        name="org/qa", description="QA.", input_columns=("question", "context"), output_column="answer"
+    )
     path = tmp_path / "models.jsonl"
-    write_catalog_jsonl([entry], path)
+    write_catalog_jsonl([entry, dataset], path)
 
-    assert read_catalog(path).entries == (entry,)
-    assert json.loads(path.read_text())["downloads"] == 0
+    assert read_catalog(path).entries == (entry, dataset)
+    assert json.loads(path.read_text().splitlines()[0])["downloads"] == 0
 
 
 def test_malformed_rows_are_reported_with_their_line_and_skipped(
@@ -74,6 +116,7 @@ def test_malformed_rows_are_reported_with_their_line_and_skipped(
         '{"name": "big", "description": "x", "size_bytes": -3}',
         '["a", "list"]',
         '{"name": "null-description", "description": null}',
+        '{"name": "loop", "description": "x", "input_columns": ["a"], "output_column": "a"}',
     ]
     path = tmp_path / "catalog.jsonl"
     path.write_text("\n".join(rows))
@@ -83,9 +126,10 @@ def test_malformed_rows_are_reported_with_their_line_and_skipped(
 
     assert [entry.name for entry in catalog.entries] == ["good", "null-description"]
     warnings = " | ".join(record.getMessage() for record in caplog.records)
-    for line in (2, 3, 5, 6):
+    for line in (2, 3, 5, 6, 8):
         assert f"line {line}:" in warnings
     assert "not JSON" in warnings and "`name`" in warnings and "`size_bytes`" in warnings
+    assert "`output_column` 'a' is also an input column" in warnings
 
 
 def test_a_name_seen_twice_keeps_its_first_entry(tmp_path: Path) -> None:

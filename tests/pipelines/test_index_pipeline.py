@@ -1,4 +1,4 @@
-"""The index pipeline through KFP's local runner, then prompt2model importing its indices."""
+"""The index pipeline through KFP's local runner, then `p2m run` on the indices it built."""
 
 import dataclasses
 import json
@@ -11,17 +11,12 @@ from p2m_lib.config import get_profile
 from p2m_lib.errors import P2MError
 from p2m_lib.run import RunOptions
 from pipelines.index import build_index_pipeline
-from pipelines.local import pipeline_arguments
-from pipelines.prompt2model import build_prompt2model
+from pipelines.local import pipeline_arguments, run_pipeline_locally
 
 # Our images are not named "python*" and GPU settings have no local effect: KFP warns about both.
 pytestmark = [
     pytest.mark.filterwarnings("ignore:You may be attemping:RuntimeWarning"),
     pytest.mark.filterwarnings("ignore:.*have no effect in the current local runner:UserWarning"),
-]
-DATASETS = [
-    {"name": "acme/capitals", "description": "Words and the same words written in capital letters."},
-    {"name": "acme/recipes", "description": "Cooking recipes with ingredients and steps."},
 ]
 MODELS = [{"name": "acme/capital-writer", "description": "Writes capital letters.", "size_bytes": 10**8}]
 
@@ -37,13 +32,24 @@ def new_run(root, earlier):
 
 
 @pytest.mark.slow
-def test_prompt2model_retrieves_from_the_indices_the_index_pipeline_built(
+def test_p2m_run_trains_on_what_the_indices_the_index_pipeline_built_find(
     tmp_path, tiny_causal_lm_dir, monkeypatch
 ):
+    # A dataset the catalog names by a local path, with its column mapping: usable offline.
+    capitals = write_jsonl(tmp_path / "capitals.jsonl", [{"word": w, "caps": w.upper()} for w in "abcdefgh"])
+    datasets = [
+        {
+            "name": str(capitals),
+            "description": "Words and the same words written in capital letters.",
+            "input_columns": ["word"],
+            "output_column": "caps",
+        },
+        {"name": "acme/recipes", "description": "Cooking recipes with ingredients and steps."},
+    ]
     root = tmp_path / "kfp-root"
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     build_index_pipeline(retries=0)(
-        dataset_catalog=str(write_jsonl(tmp_path / "datasets.jsonl", DATASETS)),
+        dataset_catalog=str(write_jsonl(tmp_path / "datasets.jsonl", datasets)),
         model_catalog=str(write_jsonl(tmp_path / "models.jsonl", MODELS)),
     )
     index_run = new_run(root, set())
@@ -65,34 +71,58 @@ def test_prompt2model_retrieves_from_the_indices_the_index_pipeline_built(
             train=dataclasses.replace(quick.train, max_steps=1, batch_size=2),
         ),
         student=str(tiny_causal_lm_dir),
+        dataset_index=dataset_index,
+        model_index=model_index,
     )
-    labelled = write_jsonl(
-        tmp_path / "labelled.jsonl", [{"input": w, "output": w.upper()} for w in "abcdefgh"]
-    )
-    arguments = {
-        **pipeline_arguments(options, prompt_file.read_text(), root),
-        "dataset_path": str(labelled),
-        "dataset_index_uri": str(dataset_index),
-        "model_index_uri": str(model_index),
-    }
-    earlier = {p for p in root.iterdir() if p.is_dir()}
-    # An echoing loopback teacher answers at once; the labelled file carries training.
+    # An echoing loopback teacher answers at once; the retrieved dataset carries training.
     with OpenAICompatServer() as echo:
         monkeypatch.setenv("P2M_LLM_BASE_URL", echo.base_url)
         monkeypatch.setenv("P2M_LLM_MODEL", "echo")
-        build_prompt2model(retries=0)(**arguments)
-    run_dir = new_run(root, earlier)
+        summary = run_pipeline_locally(options)
+
+    assert summary["data"]["retrieved"] == 8
+    assert summary["data"]["retrieved_dataset"] == {
+        "name": str(capitals),
+        "config": None,
+        "input_columns": ["word"],
+        "output_column": "caps",
+        "columns_from": "catalog",
+        "examples": 8,
+    }
+    assert (tmp_path / "run" / "labelled" / "examples.jsonl").read_text().count('"origin": "retrieved"') == 8
+    run_dir = new_run(tmp_path / "run" / "kfp-local", set())
     tasks = {p.name for p in run_dir.iterdir()}
     assert {"retrieve-datasets", "retrieve-model", "train", "report"} <= tasks
     assert "check-student" not in tasks
-    assert (
-        json.loads((run_dir / "retrieve-datasets" / "candidates").read_text())[0]["name"] == "acme/capitals"
-    )
+    assert json.loads((run_dir / "retrieve-datasets" / "candidates").read_text())[0]["name"] == str(capitals)
     # The user's student wins over the ranking, which is still listed.
     chosen = json.loads((run_dir / "retrieve-model" / "executor_output.json").read_text())
     assert chosen["parameterValues"]["Output"] == str(tiny_causal_lm_dir)
     assert "acme/capital-writer" in (run_dir / "retrieve-model" / "table").read_text()
-    assert (run_dir / "report" / "html").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dataset_index": "no-index"}, "p2m index datasets"),
+        ({"model_index": "no-index"}, "p2m index models"),
+        ({"retrieved_columns": "a->b"}, "--retrieved-columns names the columns of a retrieved dataset"),
+        (
+            {"retrieved_dataset": "glue:sst2", "retrieved_columns": "a"},
+            r"must read INPUT\[,INPUT...\]->OUTPUT",
+        ),
+    ],
+)
+def test_p2m_run_refuses_unusable_retrieval_options_before_any_task(tmp_path, options, message):
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("Write the word in capital letters.")
+    paths = {key: tmp_path / value for key, value in options.items() if key.endswith("_index")}
+    run = RunOptions(
+        prompt_file=prompt_file, out_dir=tmp_path / "run", profile=get_profile("quick"), **(options | paths)
+    )
+    with pytest.raises(P2MError, match=message):
+        run_pipeline_locally(run)
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_profile_the_pipeline_cannot_express_is_refused(tmp_path):

@@ -25,6 +25,7 @@ WORDS = [f"word{n}" for n in range(200)]
 RUN_FILES = {
     "task.json",
     "generated",
+    "labelled",
     "data",
     "checkpoints",
     "model",
@@ -107,7 +108,7 @@ def test_the_local_pipeline_writes_the_run_folder_of_p2m_run(tmp_path, tiny_caus
     for key in ("metrics", "baseline_metrics", "real_metrics", "real_baseline_metrics"):
         assert set(summary[key]) == {"exact_match", "chrf", "bertscore", "count"}
     assert summary["real_baseline_metrics"]["exact_match"] == 100.0
-    assert set(summary["timings"]) == {"parse", "generate", "process", "train", "evaluate"}
+    assert set(summary["timings"]) == {"parse", "labelled", "generate", "process", "train", "evaluate"}
     assert all(seconds > 0 for seconds in summary["timings"].values())
 
     assert {path.name for path in out.iterdir()} == RUN_FILES
@@ -123,7 +124,8 @@ def test_the_local_pipeline_writes_the_run_folder_of_p2m_run(tmp_path, tiny_caus
     # Every artifact of every task stays in the pipeline root, one folder per task.
     (run_dir,) = [p for p in (out / "kfp-local").iterdir() if p.is_dir()]
     tasks = {p.name for p in run_dir.iterdir()}
-    assert {"parse", "generate", "check-student", "process", "train", "evaluate", "report"} <= tasks
+    assert {"parse", "no-dataset-index", "gather-labelled", "generate", "check-student", "process"} <= tasks
+    assert {"train", "evaluate", "report"} <= tasks
     assert "deploy" not in tasks
     evaluate_outputs = json.loads((run_dir / "evaluate" / "executor_output.json").read_text())["artifacts"]
     listed = evaluate_outputs["metrics"]["artifacts"][0]["metadata"]

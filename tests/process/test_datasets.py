@@ -114,3 +114,26 @@ def test_unsupported_extension(tmp_path):
 def test_unreadable_folder(tmp_path):
     with pytest.raises(P2MError, match="cannot read dataset"):
         load_pairs(tmp_path, "a", "b")
+
+
+def test_nested_answers_token_lists_and_label_sequences_become_text(tmp_path):
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "tags": datasets.Sequence(datasets.ClassLabel(names=["O", "PER"])),
+            "answers": {
+                "text": datasets.Sequence(datasets.Value("string")),
+                "start": datasets.Sequence(datasets.Value("int32")),
+            },
+        }
+    )
+    rows = {
+        "tokens": [["Ada", "wrote"]],
+        "tags": [[1, 0]],
+        "answers": [{"text": ["Ada", "Ada Lovelace"], "start": [0, 0]}],
+    }
+    folder = tmp_path / "nested"
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(folder)
+
+    assert load_pairs(folder, "tokens", "tags") == [Example("Ada wrote", "PER O")]
+    assert load_pairs(folder, "tokens", "answers") == [Example("Ada wrote", "Ada")]
