@@ -40,8 +40,9 @@ def make_splits(
         seed: Seed of the shuffle; the same inputs and seed give the same splits.
 
     Returns:
-        {"train": rows, "val": rows, "test": rows}. Exact duplicate (input, output) pairs are
-        kept once (the first seen, generated before retrieved). Val and test get
+        {"train": rows, "val": rows, "test": rows}. Each input is kept once, so that no input is
+        in two splits: with its first labelled output when a dataset has it (people label better
+        than the teacher), else with its first generated one. Val and test get
         round(fraction * rows) rows but at least one each, and train keeps at least one.
 
     Raises:
@@ -70,13 +71,10 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
 
 
 def _unique_rows(generated: Sequence[Example], retrieved: Sequence[Example]) -> list[dict[str, str]]:
-    tagged = [(e, GENERATED) for e in generated] + [(e, DATASET) for e in retrieved]
-    rows: dict[tuple[str, str], dict[str, str]] = {}
+    tagged = [(e, DATASET) for e in retrieved] + [(e, GENERATED) for e in generated]
+    rows: dict[str, dict[str, str]] = {}
     for example, source in tagged:
-        rows.setdefault(
-            (example.input, example.output),
-            {"input": example.input, "output": example.output, "source": source},
-        )
+        rows.setdefault(example.input, {"input": example.input, "output": example.output, "source": source})
     return list(rows.values())
 
 

@@ -36,18 +36,24 @@ def test_same_seed_same_splits_other_seed_other_order():
     assert make_splits(GENERATED, RETRIEVED, 0.1, 0.1, seed=8) != first
 
 
-def test_exact_duplicates_are_kept_once_generated_first():
-    generated = [Example("a", "1"), Example("a", "1"), Example("b", "2")]
-    retrieved = [Example("a", "1"), Example("a", "other"), Example("c", "3")]
+def test_each_input_is_kept_once_with_a_labelled_output_first():
+    generated = [
+        Example("a", "1"),
+        Example("a", "1"),
+        Example("b", "2"),
+        Example("b", "9"),
+        Example("d", "4"),
+    ]
+    retrieved = [Example("a", "other"), Example("a", "1"), Example("c", "3")]
 
     splits = make_splits(generated, retrieved, 0.0, 0.0, seed=0)
 
     rows = sorted((r["input"], r["output"], r["source"]) for split in splits.values() for r in split)
     assert rows == [
-        ("a", "1", "generated"),
         ("a", "other", "dataset"),
         ("b", "2", "generated"),
         ("c", "3", "dataset"),
+        ("d", "4", "generated"),
     ]
 
 
