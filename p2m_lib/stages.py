@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from p2m_lib.config import GenerationConfig, Profile, TrainConfig
 from p2m_lib.errors import P2MError
 from p2m_lib.types import Example, Metrics, TaskSpec
+
+if TYPE_CHECKING:
+    from p2m_lib.index.catalog import CatalogEntry
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,7 @@ STATS_FILE = "stats.json"
 TRAIN_RESULT_FILE = "p2m_train_result.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 METRICS_FILE = "metrics.json"
+LABELLED_FILE = "examples.jsonl"
 
 
 @dataclass(frozen=True)
@@ -102,16 +107,56 @@ def generate_stage(task_path: Path, out_dir: Path, teacher: Any, config: Generat
     return stats
 
 
+def labelled_stage(
+    task_path: Path,
+    labelled_dir: Path,
+    dataset: LabelledData | None = None,
+    candidates: Sequence[CatalogEntry] = (),
+    teacher: Any = None,
+    pick: str = "",
+    columns: str = "",
+) -> dict:
+    """The human-labelled examples of a run: the user's file and what dataset retrieval found.
+
+    Writes `labelled_dir/examples.jsonl` (input, output, origin: "dataset" for the user's file,
+    "retrieved" for a retrieved dataset) and `stats.json` (counts, and which retrieved dataset
+    was used with which columns); returns the stats.
+
+    Args:
+        task_path: The parsed task (task.json).
+        labelled_dir: Folder to write into.
+        dataset: The user's labelled file, if any.
+        candidates: Retrieved datasets, best first; empty when no retrieval ran.
+        teacher: Asked to choose a retrieved dataset's columns when it is capable.
+        pick: "NAME[:CONFIG]": a Hub dataset or a local path to use instead of the best usable
+            candidate; works without retrieval too.
+        columns: "IN[,IN...]->OUT": the columns of that dataset.
+    """
+    from p2m_lib.retrieve.labelled import use_retrieved_dataset
+
+    task = TaskSpec.from_dict(read_json(task_path))
+    rows = [example.to_dict() | {"origin": "dataset"} for example in (dataset.load() if dataset else [])]
+    stats: dict[str, Any] = {"dataset": len(rows), "retrieved": 0, "retrieved_dataset": None}
+    if candidates or pick:
+        used = use_retrieved_dataset(candidates, task, teacher, pick, columns)
+        if used is not None:
+            rows += [example.to_dict() | {"origin": "retrieved"} for example in used.examples]
+            stats |= {"retrieved": len(used.examples), "retrieved_dataset": used.describe()}
+    write_jsonl(labelled_dir / LABELLED_FILE, rows)
+    write_json(labelled_dir / STATS_FILE, stats)
+    return stats
+
+
 def process_stage(
     task_path: Path,
     generated_dir: Path,
     data_dir: Path,
     student: str | None,
     profile: Profile,
-    dataset: LabelledData | None,
+    labelled_dir: Path | None,
     seed: int,
 ) -> dict:
-    """Merge generated and labelled data into textualized train/val/test splits in `data_dir`."""
+    """Merge generated and labelled data (`labelled_stage`'s folder) into textualized splits in `data_dir`."""
     from transformers import AutoConfig
 
     from p2m_lib.generate import EXAMPLES_FILE
@@ -125,7 +170,12 @@ def process_stage(
         if examples_file.exists()
         else []
     )
-    labelled = dataset.load() if dataset else []
+    labelled_stats = read_json(labelled_dir / STATS_FILE) if labelled_dir else {"dataset": 0, "retrieved": 0}
+    labelled = (
+        [Example(r["input"], r["output"]) for r in read_split(labelled_dir / LABELLED_FILE)]
+        if labelled_dir
+        else []
+    )
     if not generated and not labelled:
         stats = read_json(generated_dir / STATS_FILE)
         if stats["stopped_by"] == "max_cost":
@@ -144,7 +194,7 @@ def process_stage(
     write_splits(splits, data_dir, template)
     stats = {
         "generated": len(generated),
-        "dataset": len(labelled),
+        **labelled_stats,
         "splits": {name: len(rows) for name, rows in splits.items()},
     }
     write_json(data_dir / STATS_FILE, stats)
