@@ -47,14 +47,19 @@ def load_encoder(name: str = EMBEDDED_ENCODER) -> SentenceTransformer:
 
 
 def encode_documents(encoder: SentenceTransformer, texts: Sequence[str], description: str) -> np.ndarray:
-    """Unit-length float32 embeddings, one row per text (inner product = cosine), with a progress bar."""
-    parts = []
+    """Unit-length float32 embeddings, one row per text (inner product = cosine), with a progress bar.
+
+    Texts are encoded shortest first, so that each batch pads its texts to about the same length;
+    the rows come back in the order of `texts`.
+    """
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    embeddings = np.zeros((len(texts), dimension(encoder)), dtype=np.float32)
     with progress_bar(description, total=len(texts)) as bar:
         for start in range(0, len(texts), _BATCH_SIZE):
-            batch = texts[start : start + _BATCH_SIZE]
-            parts.append(_encode_batch(encoder, batch))
-            bar.update(0, advance=len(batch))
-    return np.concatenate(parts) if parts else np.zeros((0, dimension(encoder)), dtype=np.float32)
+            rows = order[start : start + _BATCH_SIZE]
+            embeddings[rows] = _encode_batch(encoder, [texts[row] for row in rows])
+            bar.update(0, advance=len(rows))
+    return embeddings
 
 
 def encode_query(encoder: SentenceTransformer, text: str) -> np.ndarray:

@@ -155,3 +155,22 @@ def test_architecture_is_guessed_from_name_tags_and_card_metadata_not_prose() ->
     assert architecture_kind(CatalogEntry("x/m", card_with_metadata)) == "encoder-decoder"
     assert architecture_kind(CatalogEntry("x/m", prose_only)) == "decoder-only"
     assert architecture_kind(CatalogEntry("huggingartists/led-zeppelin", "")) == "decoder-only"
+
+
+def test_documents_encoded_shortest_first_come_back_in_their_order() -> None:
+    import numpy as np
+
+    from p2m_lib.index.encoder import encode_documents, encode_query, load_encoder
+
+    encoder = load_encoder()
+    texts = [
+        "A long description of a dataset of movie reviews, each labelled positive or negative.",
+        "Short.",
+        "Questions about Wikipedia.",
+    ] * 30  # more than one batch
+
+    embeddings = encode_documents(encoder, texts, "encoding")
+
+    assert embeddings.shape == (90, 384)
+    for row in (0, 1, 2, 89):
+        assert np.allclose(embeddings[row], encode_query(encoder, texts[row])[0], atol=1e-5)
