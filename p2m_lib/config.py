@@ -39,14 +39,34 @@ class GenerationConfig:
 class TrainConfig:
     """Fine-tuning settings.
 
+    Steps come from the data size: `epochs` passes over the training rows, raised to
+    `min_steps` for small data and capped by `max_steps` (see `p2m_lib.train.planned_steps`);
+    `time_budget_s` stops a run that would take longer on a slow or busy machine.
+
     Attributes:
         epochs: Passes over the training split (paper: 3).
-        learning_rate: AdamW learning rate.
+        learning_rate: AdamW peak learning rate.
         batch_size: Examples per optimizer step.
         max_length: Longest tokenized prompt plus target; longer ones are truncated.
         lora: Train LoRA adapters (peft) instead of every weight.
         max_steps: Upper bound on optimizer steps (0: no bound beyond `epochs`).
         seed: Seed for shuffling and initialisation.
+        min_steps: Lower bound on optimizer steps, for small training sets (0: none).
+        warmup_ratio: Share of the steps over which the learning rate rises from 0 to its peak;
+            it then decays linearly to 0 at the last planned step.
+        eval_every: Steps between validations (exact match of greedy answers on the validation
+            split, and its loss); each validation also checkpoints. 0: about five per run.
+        patience: Stop after this many validations in a row without a better validation score
+            (exact match, ties broken by the lower loss); 0: never stop early. The model kept
+            is always the best validated one.
+        time_budget_s: Stop training (validating and keeping the best model so far) once this
+            many seconds have passed in this process; 0: no limit.
+        freeze_embeddings: Keep the token embeddings (and an output layer tied to them) as they
+            are in full fine-tuning: a few hundred examples cannot improve a 49k-token
+            vocabulary, and skipping its gradient and optimizer state saves time.
+        bf16: Compute in bfloat16 autocast (weights and optimizer stay float32) where the
+            hardware does it natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX);
+            elsewhere float32.
     """
 
     epochs: int = 3
@@ -56,6 +76,13 @@ class TrainConfig:
     lora: bool = False
     max_steps: int = 0
     seed: int = 42
+    min_steps: int = 0
+    warmup_ratio: float = 0.0
+    eval_every: int = 0
+    patience: int = 0
+    time_budget_s: float = 0.0
+    freeze_embeddings: bool = True
+    bf16: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,13 +102,24 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
         generation=GenerationConfig(num_examples=40, samples_per_input=3, max_requests=120),
-        train=TrainConfig(epochs=3, learning_rate=1e-4, batch_size=8, max_length=128, max_steps=60),
+        # About 2.5 s a step on 2 CPU cores (validations included): 60 steps take 2.5 minutes, and
+        # the time budget bounds training on a busy machine (docs/BENCHMARKS.md, Quality).
+        train=TrainConfig(
+            epochs=3,
+            learning_rate=1e-4,
+            batch_size=8,
+            max_length=128,
+            min_steps=30,
+            max_steps=60,
+            patience=2,
+            time_budget_s=300,
+        ),
         max_eval_examples=40,
     ),
     "standard": Profile(
         name="standard",
         generation=GenerationConfig(num_examples=300, samples_per_input=5, max_requests=2000),
-        train=TrainConfig(epochs=3, learning_rate=5e-5, batch_size=8, max_length=256),
+        train=TrainConfig(epochs=3, learning_rate=5e-5, batch_size=8, max_length=256, patience=3),
         max_eval_examples=200,
     ),
 }

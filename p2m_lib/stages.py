@@ -221,8 +221,9 @@ def train_stage(
     student_path = resolve_student(student)
     # The kind is corrected from the student's config by `train`; the instruction is what matters.
     template = TaskTemplate(instruction=task.instruction, kind="decoder-only")
+    train_rows = read_split(data_dir / "train.jsonl")
     result = train(
-        read_split(data_dir / "train.jsonl"),
+        train_rows,
         read_split(data_dir / "val.jsonl"),
         student_path,
         template,
@@ -237,6 +238,10 @@ def train_stage(
         "steps": result.steps,
         "resumed_from": result.resumed_from,
         "loss_history": [list(point) for point in result.loss_history],
+        "eval_history": [list(point) for point in result.eval_history],
+        "best_step": result.best_step,
+        "stopped_by": result.stopped_by,
+        "train_rows": len(train_rows),
     }
     write_json(model_dir / TRAIN_RESULT_FILE, record)
     return record
@@ -339,12 +344,14 @@ def report_stage(
             "parameters": training["parameters"],
             "trainable_parameters": training["trainable_parameters"],
             "steps": training["steps"],
+            **{key: training[key] for key in ("train_rows", "best_step", "stopped_by") if key in training},
         },
         **evaluations,
         "timings": run_info["timings"],
     }
     predictions = read_split(evaluation_dir / PREDICTIONS_FILE)
     loss_history = [tuple(point) for point in training["loss_history"]]
-    write_report(out_dir / "report.html", summary, loss_history, predictions)
+    eval_history = [tuple(point) for point in training.get("eval_history", [])]
+    write_report(out_dir / "report.html", summary, loss_history, predictions, eval_history)
     write_json(out_dir / "summary.json", summary)
     return summary

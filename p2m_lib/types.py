@@ -105,7 +105,13 @@ class Metrics:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What training produced: the model folder and how it got there."""
+    """What training produced: the model folder and how it got there.
+
+    Attributes:
+        eval_history: (step, validation exact match, validation loss) of every validation.
+        best_step: The step of the model saved (the best validated one, else the last step).
+        stopped_by: "last step", "early stopping" or "time budget".
+    """
 
     model_dir: str
     model_name: str
@@ -114,3 +120,6 @@ class TrainResult:
     steps: int
     loss_history: tuple[tuple[int, float], ...] = field(default=())
     resumed_from: str | None = None
+    eval_history: tuple[tuple[int, float, float], ...] = field(default=())
+    best_step: int | None = None
+    stopped_by: str = "last step"

@@ -16,13 +16,15 @@ def train(
     training: dict = {},  # noqa: B006 (KFP reads the default from the signature; it is never mutated)
     work_dir: str = "",
 ) -> float:
-    """Fine-tune the student text-to-text: loss on the output tokens only, AdamW, optional LoRA.
+    """Fine-tune the student text-to-text: loss on the output tokens only, AdamW, optional LoRA;
+    validation exact match picks the checkpoint kept and stops training early.
 
     Args:
         task: The parsed task (task.json); its instruction goes into every training prompt.
         data: The process step's splits (train.jsonl, val.jsonl).
         model: The trained student: Hugging Face folder, tokenizer, p2m_template.json, model card.
-        metrics: Steps, parameter counts and the last training loss, listed by the KFP UI.
+        metrics: Steps, parameter counts, the last training loss, the step kept and its validation
+            exact match, listed by the KFP UI.
         student: The student's folder or hub name; empty for the embedded SmolLM2.
         profile: quick or standard: the training budget.
         training: TrainConfig fields to change, e.g. {"epochs": 3, "learning_rate": 5e-5, "lora": true}.
@@ -53,4 +55,9 @@ def train(
         metrics.log_metric(name, record[name])
     if record["loss_history"]:
         metrics.log_metric("final_training_loss", record["loss_history"][-1][1])
+    if record.get("best_step") is not None:
+        metrics.log_metric("best_step", record["best_step"])
+    kept = [point for point in record.get("eval_history", []) if point[0] == record.get("best_step")]
+    if kept:
+        metrics.log_metric("best_validation_exact_match", kept[0][1])
     return seconds

@@ -1,6 +1,10 @@
 """Writes train.jsonl and test.jsonl for the date normalisation example (deterministic).
 
-Dates are drawn from disjoint year ranges so that no test date appears in training.
+Years run from 1900 to 2099 in both files, but every fifth year (1903, 1908, ...) is kept for
+the test file and never drawn for training, so no test date (not even its year) appears in
+training, while train and test come from the same range. An earlier version trained on
+1950-1999 and tested on 2000-2029: a student fine-tuned on it learnt that every year starts
+with "19" and scored 0 exact match (docs/BENCHMARKS.md, Quality).
 Run: python examples/date_normalization/make_data.py
 """
 
@@ -10,9 +14,11 @@ import random
 from pathlib import Path
 
 FORMATS = ("%B %d, %Y", "%d %B %Y", "%b %d %Y", "%m/%d/%Y", "%d.%m.%Y", "%A, %B %d, %Y")
+TEST_YEARS = [year for year in range(1900, 2100) if year % 5 == 3]
+TRAIN_YEARS = [year for year in range(1900, 2100) if year % 5 != 3]
 
 
-def dates(rng: random.Random, years: range, count: int) -> list[dict[str, str]]:
+def dates(rng: random.Random, years: list[int], count: int) -> list[dict[str, str]]:
     rows = []
     for _ in range(count):
         day = datetime.date(rng.choice(years), rng.randint(1, 12), rng.randint(1, 28))
@@ -28,5 +34,5 @@ def write(path: Path, rows: list[dict[str, str]]) -> None:
 if __name__ == "__main__":
     here = Path(__file__).parent
     rng = random.Random(7)
-    write(here / "train.jsonl", dates(rng, range(1950, 2000), 200))
-    write(here / "test.jsonl", dates(rng, range(2000, 2030), 50))
+    write(here / "train.jsonl", dates(rng, TRAIN_YEARS, 200))
+    write(here / "test.jsonl", dates(rng, TEST_YEARS, 50))

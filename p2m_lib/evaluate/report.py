@@ -34,6 +34,7 @@ def write_report(
     summary: Mapping[str, Any],
     loss_history: Sequence[tuple[int, float]],
     predictions: Sequence[Mapping[str, Any]],
+    eval_history: Sequence[Sequence[float]] = (),
 ) -> None:
     """Write the run's report as one HTML file with inline charts.
 
@@ -47,15 +48,19 @@ def write_report(
         loss_history: (step, training loss) pairs; may be empty.
         predictions: Rows with "input", "reference", "prediction" and optionally "teacher" and
             "split"; the first `MAX_SAMPLES` are shown.
+        eval_history: (step, validation exact match, validation loss) of every validation during
+            training: the learning curve, drawn with the teacher's exact match on each test set
+            as a reference line and the kept step ("model" {"best_step"}) marked; may be empty.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(summary, loss_history, predictions), encoding="utf-8")
+    path.write_text(render_report(summary, loss_history, predictions, eval_history), encoding="utf-8")
 
 
 def render_report(
     summary: Mapping[str, Any],
     loss_history: Sequence[tuple[int, float]],
     predictions: Sequence[Mapping[str, Any]],
+    eval_history: Sequence[Sequence[float]] = (),
 ) -> str:
     """The report's HTML text (see `write_report` for the arguments)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -66,12 +71,17 @@ def render_report(
     )
     evaluations = _evaluations(summary)
     series = [(label, metrics) for evaluation in evaluations for label, metrics in evaluation["series"]]
+    model = summary.get("model") or {}
+    curve = _learning_curve_figure(eval_history, model.get("best_step"), _teacher_lines(summary))
     return environment.get_template(TEMPLATE_NAME).render(
         instruction=(summary.get("task") or {}).get("instruction", ""),
-        model=_model_rows(summary.get("model") or {}),
+        model=_model_rows(model),
         teacher=(summary.get("teacher") or {}).get("name"),
+        comparison=_comparison(summary),
         evaluations=evaluations,
         scores_chart=_png_data_uri(_scores_figure(series)) if series else None,
+        learning_curve=_png_data_uri(curve) if eval_history else None,
+        validations=_validation_rows(eval_history, model.get("best_step")),
         loss_chart=_png_data_uri(_loss_figure(loss_history)) if loss_history else None,
         data=list(_flatten(summary.get("data") or {})),
         timings=_timing_rows(summary.get("timings") or {}),
@@ -80,8 +90,59 @@ def render_report(
 
 
 def _model_rows(model: Mapping[str, Any]) -> list[tuple[str, str]]:
-    labels = {"name": "Name", "path": "Path", "parameters": "Parameters"}
-    return [(label, _format_value(model[key])) for key, label in labels.items() if key in model]
+    labels = {
+        "name": "Name",
+        "path": "Path",
+        "parameters": "Parameters",
+        "train_rows": "Training examples",
+        "steps": "Training steps",
+        "best_step": "Step kept (best validation)",
+        "stopped_by": "Training stopped by",
+    }
+    return [(label, _format_value(model[key])) for key, label in labels.items() if model.get(key) is not None]
+
+
+def _comparison(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Student against teacher on each test set and charted metric: both scores and the difference."""
+    rows = []
+    for student_key, teacher_key, title, _ in EVALUATIONS:
+        student, teacher = summary.get(student_key), summary.get(teacher_key)
+        if not (student and teacher):
+            continue
+        for key, label in SCORE_LABELS.items():
+            if student.get(key) is None or teacher.get(key) is None:
+                continue
+            difference = float(student[key]) - float(teacher[key])
+            rows.append(
+                {
+                    "test_set": title,
+                    "metric": label,
+                    "student": _format_value(float(student[key])),
+                    "teacher": _format_value(float(teacher[key])),
+                    "difference": f"{difference:+.2f}",
+                    "better": difference > 0,
+                }
+            )
+    return rows
+
+
+def _teacher_lines(summary: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """(label, the teacher's exact match) on each test set, as reference lines on the learning curve."""
+    lines = []
+    for _, teacher_key, title, _ in EVALUATIONS:
+        teacher = summary.get(teacher_key) or {}
+        if teacher.get("exact_match") is not None:
+            lines.append((f"teacher, {title.lower()}", float(teacher["exact_match"])))
+    return lines
+
+
+def _validation_rows(
+    eval_history: Sequence[Sequence[float]], best_step: int | None
+) -> list[tuple[str, str, str, bool]]:
+    return [
+        (f"{int(step):,}", f"{exact:.1f}", f"{loss:.4f}", best_step is not None and int(step) == best_step)
+        for step, exact, loss in eval_history
+    ]
 
 
 def _evaluations(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -167,6 +228,38 @@ def _scores_figure(series: Sequence[tuple[str, Mapping[str, Any]]]) -> Figure:
     axes.set_ylim(0, 110)
     axes.set_ylabel("score (0-100)")
     axes.legend(fontsize=8, loc="upper left", ncols=len(series))
+    figure.tight_layout()
+    return figure
+
+
+def _learning_curve_figure(
+    eval_history: Sequence[Sequence[float]], best_step: int | None, teacher_lines: Sequence[tuple[str, float]]
+) -> Figure:
+    """Validation exact match against training steps, the kept step marked, the teacher as lines."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.2))
+    axes = figure.subplots()
+    steps = [int(point[0]) for point in eval_history]
+    scores = [float(point[1]) for point in eval_history]
+    axes.plot(steps, scores, marker="o", markersize=4, label="student, validation split")
+    for index, (label, value) in enumerate(teacher_lines):
+        axes.axhline(value, linestyle="--", linewidth=1, color=f"C{index + 1}", label=label)
+    if best_step is not None and best_step in steps:
+        axes.plot(
+            [best_step],
+            [scores[steps.index(best_step)]],
+            marker="*",
+            markersize=12,
+            color="C3",
+            linestyle="none",
+            label=f"kept (step {best_step})",
+        )
+    axes.set_xlabel("training step")
+    axes.set_ylabel("exact match (0-100)")
+    axes.set_ylim(-5, 105)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     return figure
 

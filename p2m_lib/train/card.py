@@ -51,6 +51,7 @@ def write_model_card(
         + (" (LoRA, merged)" if config.lora else ""),
         f"- Training steps: {result.steps}"
         + (f" (resumed from `{result.resumed_from}`)" if result.resumed_from else ""),
+        *_validation_lines(result),
         *[f"- Final {name}: {value:.4f}" for name, value in final_losses.items()],
         *[f"- {name.capitalize()} rows: {count}" for name, count in row_counts.items()],
         "",
@@ -75,3 +76,14 @@ def write_model_card(
     path = Path(folder) / CARD_FILE
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _validation_lines(result: TrainResult) -> list[str]:
+    """The step kept, its validation exact match, and why training stopped."""
+    scores = {step: exact for step, exact, _ in result.eval_history}
+    if result.best_step not in scores:
+        return [f"- Training stopped by: {result.stopped_by}"]
+    return [
+        f"- Step kept: {result.best_step} (validation exact match {scores[result.best_step]:.1f})",
+        f"- Training stopped by: {result.stopped_by}",
+    ]

@@ -73,11 +73,57 @@ def _decoder_only(prompt: list[int], target: list[int], max_length: int) -> dict
     }
 
 
-def make_collator(tokenizer: PreTrainedTokenizerBase) -> Any:
-    """Pads a batch to its longest row: input ids with the pad id, labels with -100.
+def make_collator(tokenizer: PreTrainedTokenizerBase, padding_side: str | None = None) -> Any:
+    """Pads a batch to its longest row (dynamic padding): input ids with the pad id, labels with -100.
 
-    The tokenizer must pad on the right (the training layout) and have a pad token.
+    Args:
+        tokenizer: Gives the pad id (its EOS id when it has none) and, when `padding_side` is
+            None, the side to pad on.
+        padding_side: "right", or "left" for decoder-only training: rows then end together, as
+            prompts do at inference (the predictor pads on the left), every row's target sits in
+            the batch's last columns (see `target_window`), and the batch carries `position_ids`
+            counted from each row's first real token, so padding never shifts a position.
     """
-    from transformers import DataCollatorForSeq2Seq
+    side = padding_side or tokenizer.padding_side
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
+    def collate(rows: list[dict[str, list[int]]]) -> dict[str, Any]:
+        return pad_rows(rows, pad_id, side)
+
+    return collate
+
+
+def pad_rows(rows: list[dict[str, list[int]]], pad_id: int, side: str) -> dict[str, Any]:
+    """`make_collator`'s batch from encoded rows, as tensors (position ids only when padding left)."""
+    import torch
+
+    def padded(values: list[int], width: int, fill: int) -> list[int]:
+        padding = [fill] * (width - len(values))
+        return padding + values if side == "left" else values + padding
+
+    width = max(len(row["input_ids"]) for row in rows)
+    batch = {
+        "input_ids": [padded(row["input_ids"], width, pad_id) for row in rows],
+        "attention_mask": [padded(row["attention_mask"], width, 0) for row in rows],
+    }
+    if "labels" in rows[0]:
+        label_width = width if side == "left" else max(len(row["labels"]) for row in rows)
+        batch["labels"] = [padded(row["labels"], label_width, IGNORE_INDEX) for row in rows]
+    if side == "left":
+        batch["position_ids"] = [
+            [max(0, index - (width - len(row["input_ids"]))) for index in range(width)] for row in rows
+        ]
+    return {name: torch.tensor(values) for name, values in batch.items()}
+
+
+def target_window(labels: Any) -> int:
+    """How many final positions of a left-padded decoder-only batch hold every target's logits.
+
+    The logits at position t predict the token at t + 1, so the window starts one position
+    before the earliest labelled token of any row and runs to the end; logits elsewhere (the
+    prompts) are never needed for the loss.
+    """
+    labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
+    first = int(labelled[0]) if len(labelled) else labels.shape[1] - 1
+    # A label in the very first column has no logits before it (a causal LM never predicts it).
+    return min(labels.shape[1], labels.shape[1] - first + 1)

@@ -60,9 +60,13 @@ class StudentPredictor:
         """Greedy answers, one per input, in the order given.
 
         Each input is wrapped in the template; a prompt longer than the training length
-        (`tokenizer.model_max_length`) loses tokens from its middle, as in training. The answer
-        is the text generated before the first EOS token, cut where the model starts a new
-        template block (see `TaskTemplate.answer`) and stripped.
+        (`tokenizer.model_max_length`) loses tokens from its middle, as in training. Decoding
+        follows the model folder's generation config: greedy, at most its `max_new_tokens`, and
+        it stops at EOS or at one of its `stop_strings` (training saves ["\\n"] when no
+        training output spans lines, so a one-line answer ends where its line ends). The
+        answer is the text generated after the prompt (the input is never echoed), before the
+        first EOS token and the first stop string, cut where the model starts a new template
+        block (see `TaskTemplate.answer`) and stripped.
 
         Args:
             inputs: Task inputs (not prompts).
@@ -82,26 +86,69 @@ class StudentPredictor:
             answers.update(zip(batch, generated, strict=True))
         return [answers[i] for i in range(len(prompts))]
 
+    @property
+    def stop_strings(self) -> list[str]:
+        """The strings that end an answer, from the generation config (empty when none)."""
+        stops = getattr(self.model.generation_config, "stop_strings", None) or []
+        return [stops] if isinstance(stops, str) else list(stops)
+
     def _generate(self, prompts: list[list[int]], max_new_tokens: int | None) -> list[str]:
         import torch
 
-        features = [{"input_ids": ids, "attention_mask": [1] * len(ids)} for ids in prompts]
-        batch = self.tokenizer.pad(features, return_tensors="pt").to(self.model.device)
+        batch = self._pad(prompts)
         overrides: dict[str, Any] = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+        if self.stop_strings:
+            # generate() needs the tokenizer to match stop strings across token boundaries.
+            overrides["tokenizer"] = self.tokenizer
         with torch.inference_mode():
-            # The saved generation config (greedy, EOS and pad ids) applies; only its length is overridden.
+            # The saved generation config (greedy, EOS and pad ids, stop strings) applies; only
+            # its length may be overridden.
             output = self.model.generate(**batch, **overrides)
         # Decoder-only output repeats the prompt; encoder-decoder output starts with the decoder start id.
         skip = batch["input_ids"].shape[1] if self.template.kind == DECODER_ONLY else 1
         return [self._answer(sequence) for sequence in output[:, skip:]]
 
+    def _pad(self, prompts: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Prompts padded to the longest: on the left for decoder-only models (generation continues
+        the last token), on the right for encoder-decoder ones, whatever the tokenizer's own side.
+        """
+        import torch
+
+        width = max(len(ids) for ids in prompts)
+        pad_id = self.tokenizer.pad_token_id
+        pad_id = self.tokenizer.eos_token_id if pad_id is None else pad_id
+        left = self.template.kind == DECODER_ONLY
+        ids, mask = [], []
+        for prompt in prompts:
+            padding = width - len(prompt)
+            ids.append([pad_id] * padding + prompt if left else prompt + [pad_id] * padding)
+            mask.append([0] * padding + [1] * len(prompt) if left else [1] * len(prompt) + [0] * padding)
+        device = self.model.device
+        return {
+            "input_ids": torch.tensor(ids, device=device),
+            "attention_mask": torch.tensor(mask, device=device),
+        }
+
     def _answer(self, sequence: torch.Tensor) -> str:
         ids = sequence.tolist()
         ends = self._eos_ids()
         ids = ids[: next((i for i, token in enumerate(ids) if token in ends), len(ids))]
-        return self.template.answer(self.tokenizer.decode(ids, skip_special_tokens=True))
+        return self.template.answer(
+            cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), self.stop_strings)
+        )
 
     def _eos_ids(self) -> set[int]:
         configured = self.model.generation_config.eos_token_id
         ids = configured if isinstance(configured, list) else [configured]
         return {token for token in [*ids, self.tokenizer.eos_token_id] if token is not None}
+
+
+def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
+    """`text` up to (not including) the earliest occurrence of any stop string.
+
+    Leading whitespace is skipped before searching, so an answer that starts on a new line is
+    not cut to nothing: `cut_at_stop("\\n2020-01-02\\nExample", ["\\n"])` is "2020-01-02".
+    """
+    body = text.lstrip()
+    ends = [index for stop in stop_strings if stop and (index := body.find(stop)) >= 0]
+    return body[: min(ends)] if ends else body

@@ -95,3 +95,51 @@ def test_report_tolerates_a_bare_summary(tmp_path: Path, summary: dict[str, Any]
     assert "no metrics recorded" in html
     assert "no predictions recorded" in html
     assert "<img" not in html
+
+
+def test_report_compares_student_and_teacher_point_by_point(tmp_path: Path) -> None:
+    real = {"exact_match": 97.5, "chrf": 99.0, "bertscore": 99.5, "count": 40}
+    real_baseline = {"exact_match": 67.5, "chrf": 80.25, "bertscore": 99.75, "count": 40}
+    html = _write(tmp_path, _summary(real_metrics=real, real_baseline_metrics=real_baseline), [], [])
+
+    section = html[html.index("<h2>Student vs teacher</h2>") : html.index("<h2>Metrics</h2>")]
+    assert 'class="number better">+30.00<' in section  # exact match: 97.5 against 67.5
+    assert 'class="number better">+18.75<' in section  # chrF++
+    assert 'class="number worse">-0.25<' in section  # BERTScore
+    assert section.count("Your labelled test set") == 3
+
+
+def test_report_without_a_teacher_says_so(tmp_path: Path) -> None:
+    html = _write(tmp_path, _summary(), [], [])
+    assert "no teacher baseline recorded" in html
+
+
+def test_report_draws_the_learning_curve_and_marks_the_kept_step(tmp_path: Path) -> None:
+    model = {
+        "name": "tiny-student",
+        "train_rows": 190,
+        "steps": 60,
+        "best_step": 48,
+        "stopped_by": "last step",
+    }
+    summary = _summary(model=model, real_baseline_metrics={"exact_match": 70.0, "count": 40})
+    history = [(12, 65.0, 0.09), (24, 90.0, 0.02), (36, 100.0, 0.008), (48, 100.0, 0.004), (60, 95.0, 0.005)]
+    path = tmp_path / "report.html"
+
+    write_report(path, summary, [(1, 2.0), (60, 0.01)], [], history)
+
+    html = path.read_text(encoding="utf-8")
+    curve = html[html.index("<h2>Learning curve</h2>") : html.index("<h2>Training loss</h2>")]
+    assert len(PNG_IMAGE.findall(curve)) == 1
+    assert "Validation exact match per training step" in curve
+    rows = re.findall(r"<tr><td class=\"number\">(\d+)</td><td class=\"number\">([\d.]+)</td>", curve)
+    assert rows == [("12", "65.0"), ("24", "90.0"), ("36", "100.0"), ("48", "100.0"), ("60", "95.0")]
+    kept = [row for row in curve.split("<tr>") if ">yes<" in row]
+    assert len(kept) == 1 and kept[0].startswith('<td class="number">48<')
+    for label, value in [("Training examples", "190"), ("Step kept (best validation)", "48")]:
+        assert f"<th>{label}</th><td>{value}</td>" in html
+
+
+def test_report_without_validations_says_so(tmp_path: Path) -> None:
+    html = _write(tmp_path, _summary(), [(1, 1.0)], [])
+    assert "no validation during training" in html

@@ -19,7 +19,10 @@ from p2m_lib.train import StudentPredictor, last_complete_checkpoint, planned_st
 TEMPLATE = TaskTemplate("Repeat the word.", "decoder-only")
 ROWS = [{"input": f"word {i}", "output": f"w{i}"} for i in range(20)]
 TRAIN_ROWS, VAL_ROWS = ROWS[:16], ROWS[16:]
-CONFIG = TrainConfig(epochs=1, learning_rate=1e-3, batch_size=4, max_length=64, seed=3)
+# The tiny model starts from random weights: its embeddings must learn too.
+CONFIG = TrainConfig(
+    epochs=1, learning_rate=1e-3, batch_size=4, max_length=64, seed=3, freeze_embeddings=False
+)
 
 
 def _train(student, tmp_path, config=CONFIG, name="run", **kwargs):
@@ -76,6 +79,8 @@ def test_model_card_describes_the_run(trained):
         "learning_rate: 0.001",
         "Final training loss",
         "Final validation loss",
+        "Step kept: ",
+        "Training stopped by: last step",
         "{input}",
     ]:
         assert expected in card
@@ -202,7 +207,10 @@ def test_training_learns_a_simple_task(tiny_causal_lm_dir, tmp_path):
     rows = [{"input": " ".join(triple), "output": triple[0]} for triple in triples]
     train_rows, test_rows = rows[:400], rows[-30:]
     template = TaskTemplate("First word.", "decoder-only")
-    config = TrainConfig(epochs=10, learning_rate=1e-2, batch_size=8, max_length=64, max_steps=150, seed=0)
+    config = TrainConfig(
+        epochs=10, learning_rate=1e-2, batch_size=8, max_length=64, max_steps=150, seed=0,
+        freeze_embeddings=False,
+    )  # fmt: skip
 
     result = train(train_rows, [], tiny_causal_lm_dir, template, config, tmp_path / "m", tmp_path / "c")
 

@@ -1,0 +1,218 @@
+"""Quality: does the trained student beat the teacher prompted with the same prompt?
+
+For each task of the suite (examples/<task>/: prompt.txt, train.jsonl, test.jsonl with disjoint
+inputs, written by the task's make_data.py) this runs the real command
+
+    p2m run --prompt-file examples/<task>/prompt.txt --dataset examples/<task>/train.jsonl \
+            --test-dataset examples/<task>/test.jsonl --profile quick --out runs/quality/<task>
+
+in a subprocess (KFP's local runner, as a user would), then reads the run's summary.json and
+reports, per task: the student's and the teacher's main metric on the real test set
+(`real_metrics`, `real_baseline_metrics`), the difference, the number of training examples,
+the training steps (and the step kept), the wall time of each stage (`timings`) and of the
+whole command. Targets (docs/BENCHMARKS.md, Quality): the student beats the teacher by at least
+20 points on every task, and each run takes under 10 minutes.
+
+Run: .venv/bin/python bench/quality.py [--tasks date_normalization,ticket_routing]
+         [--num-examples N] [--max-requests N] [--profile quick] [--format csv|jsonl] [--out runs/quality]
+Each task's run folder is made fresh (an existing one is removed) so nothing is resumed.
+Prints a table, then one JSON object on the last line.
+
+`--format csv` (the default) gives `p2m run` CSV copies of the JSONL files, written next to the
+run folders: p2m's JSON loader (`p2m_lib.process.load_pairs`, through `datasets`) reads ISO dates
+such as "2018-03-20" as timestamps and returns "2018-03-20 00:00:00", which corrupts the date
+task's labels; CSV keeps them as written. Each task's figures say whether the pairs p2m loads
+equal the file's rows (`labels_intact`); `--format jsonl` passes the JSONL files themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+# Task -> its main metric (a key of summary.json's metrics). Every task here has short answers
+# that are right or wrong, so exact match (normalised, as in SQuAD) is the one to beat.
+TASKS = {
+    "date_normalization": "exact_match",
+    "flight_destination": "exact_match",
+    "ticket_routing": "exact_match",
+}
+TARGET_POINTS = 20.0
+TARGET_WALL_S = 600.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", default=",".join(TASKS), help="Comma-separated task names.")
+    parser.add_argument(
+        "--num-examples", type=int, default=None, help="Examples to generate (default: the profile's)."
+    )
+    parser.add_argument("--max-requests", type=int, default=None, help="Most teacher requests per run.")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument(
+        "--format", choices=("csv", "jsonl"), default="csv", help="Data files given to p2m run."
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/quality"))
+    args = parser.parse_args()
+    args.out = args.out.resolve()
+    names = [name.strip() for name in args.tasks.split(",") if name.strip()]
+    unknown = [name for name in names if name not in TASKS]
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+
+    started = time.time()
+    load_before = os.getloadavg()
+    results = [run_task(name, args) for name in names]
+    figures = {
+        "profile": args.profile,
+        "num_examples": args.num_examples,
+        "format": args.format,
+        "load_before": [round(value, 2) for value in load_before],
+        "load_after": [round(value, 2) for value in os.getloadavg()],
+        "wall_s": round(time.time() - started, 1),
+        "tasks": results,
+        "targets_met": all(result.get("target_met") for result in results),
+    }
+    print_table(results)
+    print(json.dumps(figures))
+    if any("error" in result for result in results):
+        sys.exit(1)
+
+
+def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run `p2m run` on one task into a fresh folder and gather its figures."""
+    folder = EXAMPLES / name
+    out = args.out / name
+    shutil.rmtree(out, ignore_errors=True)
+    train, test = folder / "train.jsonl", folder / "test.jsonl"
+    if args.format == "csv":
+        train, test = (as_csv(path, args.out / f"{name}-data" / f"{path.stem}.csv") for path in (train, test))
+    command = [
+        str(Path(sys.executable).parent / "p2m"),
+        "run",
+        "--prompt-file",
+        str(folder / "prompt.txt"),
+        "--dataset",
+        str(train),
+        "--test-dataset",
+        str(test),
+        "--profile",
+        args.profile,
+        "--out",
+        str(out),
+    ]
+    if args.num_examples is not None:
+        command += ["--num-examples", str(args.num_examples)]
+    if args.max_requests is not None:
+        command += ["--max-requests", str(args.max_requests)]
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "task": name,
+        "wall_s": round(wall, 1),
+        "load_1min_at_start": round(load, 2),
+        "labels_intact": labels_intact(folder / "test.jsonl", test),
+    }
+    if finished.returncode != 0:
+        tail = (finished.stdout + finished.stderr).strip().splitlines()[-10:]
+        return result | {"error": f"p2m run exited with {finished.returncode}", "output_tail": tail}
+    return result | figures_of(json.loads((out / "summary.json").read_text()), TASKS[name], wall)
+
+
+def as_csv(jsonl: Path, target: Path) -> Path:
+    """The JSONL file's rows written as CSV (input, output columns) at `target`."""
+    rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["input", "output"])
+        writer.writeheader()
+        writer.writerows({"input": row["input"], "output": row["output"]} for row in rows)
+    return target
+
+
+def labels_intact(jsonl: Path, given: Path) -> bool:
+    """Whether p2m loads exactly the (input, output) pairs of `jsonl` from the file it is given."""
+    from p2m_lib.process import load_pairs
+
+    rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+    loaded = load_pairs(given, "input", "output")
+    return [(e.input, e.output) for e in loaded] == [(row["input"], row["output"]) for row in rows]
+
+
+def figures_of(summary: dict[str, Any], metric: str, wall: float) -> dict[str, Any]:
+    """The per-task figures from a run's summary.json."""
+    student = summary["real_metrics"][metric]
+    teacher = summary["real_baseline_metrics"][metric]
+    data, model = summary["data"], summary["model"]
+    return {
+        "metric": metric,
+        "student": round(student, 2),
+        "teacher": round(teacher, 2),
+        "difference": round(student - teacher, 2),
+        "test_examples": summary["real_metrics"]["count"],
+        "student_chrf": round(summary["real_metrics"]["chrf"], 2),
+        "teacher_chrf": round(summary["real_baseline_metrics"]["chrf"], 2),
+        "train_examples": data["splits"]["train"],
+        "generated": data["generated"],
+        "labelled": data.get("dataset", 0),
+        "steps": model["steps"],
+        "best_step": model.get("best_step"),
+        "stopped_by": model.get("stopped_by"),
+        "timings": summary["timings"],
+        "target_met": student - teacher >= TARGET_POINTS and wall < TARGET_WALL_S,
+    }
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    stages = list(dict.fromkeys(stage for result in results for stage in result.get("timings", {})))
+    header = ["task", "student", "teacher", "diff", "train ex", "steps (kept)"]
+    header += [*stages, "wall s", "load", "target"]
+    rows = []
+    for result in results:
+        if "error" in result:
+            rows.append([result["task"], result["error"]] + [""] * (len(header) - 2))
+            continue
+        timings = result["timings"]
+        rows.append(
+            [
+                result["task"],
+                f"{result['student']:.1f}",
+                f"{result['teacher']:.1f}",
+                f"{result['difference']:+.1f}",
+                str(result["train_examples"]),
+                f"{result['steps']} ({result['best_step']})",
+                *[f"{timings.get(stage, 0):.0f}" for stage in stages],
+                f"{result['wall_s']:.0f}",
+                f"{result['load_1min_at_start']:.1f}",
+                "met" if result["target_met"] else "MISSED",
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print(
+        "student, teacher: the task's main metric (exact match) on the real test set, 0-100; "
+        "stage times in seconds; "
+        f"target: student - teacher >= {TARGET_POINTS:.0f} points, wall < {TARGET_WALL_S:.0f} s"
+    )
+    for result in results:
+        if not result.get("labels_intact", True):
+            print(f"warning: {result['task']}: p2m loaded labels that differ from the file's (see --format)")
+
+
+if __name__ == "__main__":
+    main()
