@@ -23,7 +23,7 @@ def report(
     profile: str = "quick",
     run_info: dict = {},  # noqa: B006 (KFP reads the default from the signature; it is never mutated)
 ) -> None:
-    """Write the run's summary and its report: metric table, loss curve, sample predictions.
+    """Write the run's summary and its report: student vs teacher, learning curve, sample predictions.
 
     Args:
         task: The parsed task (task.json).
@@ -31,7 +31,8 @@ def report(
         data: The process step's folder (stats.json).
         model: The trained student (p2m_train_result.json).
         evaluation: The evaluate step's folder (predictions.jsonl, metrics.json).
-        html: report.html: student vs teacher, training loss, data counts, timings, samples.
+        html: report.html: student vs teacher, metrics, learning curve (validation exact match per
+            training step), training loss, data counts, timings, samples.
         summary: summary.json, the same figures as JSON.
         parse_seconds: Seconds the parse step took.
         labelled_seconds: Seconds the gather_labelled step took (loading retrieved data included).
