@@ -2,25 +2,29 @@
 
 The recipe (each choice measured in docs/BENCHMARKS.md, Quality):
 
-- loss on the output tokens (and EOS) only, batches padded to their longest row
-  (`p2m_lib.train.encoding`);
+- full fine-tuning (LoRA on request) with the token embeddings frozen, in bf16 autocast where
+  the hardware has it;
+- loss on the output tokens (and EOS) only, batches padded to their longest row; decoder-only
+  batches are padded on the left and the logits computed for the target positions only
+  (`p2m_lib.train.encoding`, `target_loss`);
 - steps from the data size: `epochs` passes, at least `min_steps`, at most `max_steps`
   (`planned_steps`), and a wall-clock `time_budget_s` on top;
 - AdamW, linear warm-up over `warmup_ratio` of the steps then linear decay;
-- every `eval_every` steps (about five times a run) the model answers the validation split with
-  the same greedy decoding as the saved model, and its exact match (ties broken by the lower
-  validation loss) picks the best checkpoint, which is the model saved at the end; `patience`
-  validations without improvement stop the run early;
+- every `eval_every` steps (about five times a run) the model answers the validation split (its
+  labelled rows when there are enough, `validation_rows`) with the same greedy decoding as the
+  saved model; exact match picks the checkpoint kept, a difference of one row counting as a tie
+  broken by the lower validation loss (`is_better`), and `patience` validations that improve
+  neither measure stop the run early (`validations_without_progress`);
 - decoding stops at EOS and, when no training output spans lines, at the end of the line
   (`stop_strings`, saved in the generation config, so serving decodes the same way).
 
 The run checkpoints into its own folder at every validation and a rerun into the same folder
-resumes from the newest complete checkpoint (model, optimizer, scheduler, RNG, data order, best
-checkpoint and early-stopping counter), so an interrupted training continues where it stopped;
-a run that had finished or stopped early is loaded as it ended. The folder must belong to this
-task: checkpoints of another model or data set are not detected. The finished model is saved as
-a plain Hugging Face folder (LoRA adapters merged), with its tokenizer, prompt template, greedy
-generation settings and a model card.
+resumes from the newest complete checkpoint (model, optimizer, scheduler, RNG, data order and
+the validations so far, from which the best checkpoint and early stopping are decided), so an
+interrupted training continues where it stopped; a run that had finished or stopped early is
+loaded as it ended. The folder must belong to this task: checkpoints of another model or data
+set are not detected. The finished model is saved as a plain Hugging Face folder (LoRA adapters
+merged), with its tokenizer, prompt template, greedy generation settings and a model card.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ if TYPE_CHECKING:
 
 # Validation (loss and exact match) uses at most this many rows, to keep it cheap on a CPU.
 MAX_EVAL_ROWS = 64
+# Validate on labelled rows only when the validation split holds at least this many.
+MIN_LABELLED_VAL_ROWS = 10
 # About this many validations (and checkpoints) per run when `eval_every` is 0.
 VALIDATIONS_PER_RUN = 5
 # The validation metric that picks the best checkpoint (a key of the Trainer's eval metrics);
@@ -84,7 +90,7 @@ def train(
 
     Args:
         train_rows: Rows with "input" and "output" (as `read_split` returns them).
-        val_rows: Rows to validate on (the first 64 are used; may be empty, in which case the
+        val_rows: Rows to validate on (see `validation_rows`; may be empty, in which case the
             last step's model is kept and nothing stops early).
         student: A model folder or hub name, as `resolve_student` returns it.
         template: The prompt template; its kind is set from the student's config if it differs.
@@ -115,7 +121,7 @@ def train(
     parameters = _count_parameters(model)
 
     train_data = [_encode(tokenizer, template, row, config.max_length) for row in train_rows]
-    val_rows = list(val_rows[:MAX_EVAL_ROWS])
+    val_rows = validation_rows(val_rows)
     val_data = [_encode(tokenizer, template, row, config.max_length) for row in val_rows]
     # Validation decodes exactly as the saved model will: set the generation config first.
     model.generation_config = _generation_config(
@@ -232,9 +238,33 @@ def is_better(
     return exact > best_exact + tolerance or (exact >= best_exact - tolerance and loss < best_loss)
 
 
-def validations_since(history: Sequence[tuple[int, float, float]], step: int | None) -> int:
-    """How many validations came after the one at `step` (all of them when `step` is None)."""
-    return sum(1 for point in history if step is None or point[0] > step)
+def validations_without_progress(history: Sequence[tuple[int, float, float]]) -> int:
+    """How many of the latest validations improved on nothing seen before them.
+
+    A validation makes progress when its exact match is higher, or its loss lower, than every
+    earlier one's. Early stopping waits for `patience` validations in a row without either:
+    a noisy validation split of a few dozen rows often dips once before the run improves again,
+    and the learning rate is still high early in a run.
+    """
+    count = 0
+    best_exact, best_loss = float("-inf"), float("inf")
+    for _, exact, loss in history:
+        count = 0 if exact > best_exact or loss < best_loss else count + 1
+        best_exact, best_loss = max(best_exact, exact), min(best_loss, loss)
+    return count
+
+
+def validation_rows(rows: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """The validation rows used: the labelled ones when there are enough, at most `MAX_EVAL_ROWS`.
+
+    Rows a teacher generated ("source": "generated") carry its mistakes (the small embedded
+    teacher gets most dates wrong), and an answer no model should give only adds noise to the
+    choice of checkpoint; so when at least `MIN_LABELLED_VAL_ROWS` rows come from a dataset, only
+    those are used.
+    """
+    labelled = [row for row in rows if row.get("source", "dataset") != "generated"]
+    chosen = labelled if len(labelled) >= MIN_LABELLED_VAL_ROWS else list(rows)
+    return chosen[:MAX_EVAL_ROWS]
 
 
 def validation_history(log_history: Sequence[Mapping[str, Any]]) -> list[tuple[int, float, float]]:
@@ -449,7 +479,8 @@ def _validating_trainer_class() -> type:
             return output
 
         def _determine_best_metric(self, metrics: dict[str, float], trial: Any) -> bool:
-            """Keep this step if `is_better` says so; stop after `patience` validations without.
+            """Keep this step if `is_better` says so; stop after `patience` validations without
+            progress (`validations_without_progress`).
 
             Everything is derived from the logged validations and the best step in the
             Trainer's state, which checkpoints carry, so a resumed run decides the same way.
@@ -463,7 +494,7 @@ def _validating_trainer_class() -> type:
             if new_best:
                 self.state.best_metric = candidate[0]
                 self.state.best_global_step = best_step = self.state.global_step
-            if self.patience and validations_since(history, best_step) >= self.patience:
+            if self.patience and validations_without_progress(history) >= self.patience:
                 self.control.should_training_stop = True
             return new_best
 

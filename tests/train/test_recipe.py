@@ -26,8 +26,9 @@ from p2m_lib.train.trainer import (
     stop_strings,
     target_loss,
     validation_interval,
+    validation_rows,
     validation_tolerance,
-    validations_since,
+    validations_without_progress,
 )
 
 M = IGNORE_INDEX
@@ -135,12 +136,27 @@ def test_exact_match_picks_the_checkpoint_and_one_row_is_a_tie_broken_by_loss(ca
     assert is_better(candidate, best, top, tolerance=validation_tolerance(20)) is better
 
 
-def test_validations_since_the_best_count_towards_patience():
-    history = [(10, 50.0, 1.0), (20, 90.0, 0.5), (30, 85.0, 0.6), (40, 85.0, 0.7)]
+@pytest.mark.parametrize(
+    ("history", "count"),
+    [
+        ([(12, 81.8, 0.10), (24, 68.2, 0.14), (36, 86.4, 0.13)], 0),  # a dip, then a higher score
+        ([(12, 81.8, 0.10), (24, 68.2, 0.14), (36, 81.8, 0.12)], 2),  # back to the best: no progress
+        ([(10, 100.0, 0.02), (20, 100.0, 0.01), (30, 100.0, 0.015)], 1),  # a lower loss is progress
+        ([(1, 0.0, 5.0), (2, 0.0, 5.0), (3, 0.0, 5.0)], 2),
+        ([], 0),
+    ],
+)
+def test_patience_counts_validations_that_improve_neither_exact_match_nor_loss(history, count):
+    assert validations_without_progress(history) == count
 
-    assert validations_since(history, 20) == 2
-    assert validations_since(history, 40) == 0
-    assert validations_since(history, None) == 4
+
+def test_validation_uses_the_labelled_rows_when_there_are_enough():
+    labelled = [{"input": f"l{i}", "output": "x", "source": "dataset"} for i in range(10)]
+    generated = [{"input": f"g{i}", "output": "y", "source": "generated"} for i in range(5)]
+
+    assert validation_rows(generated + labelled) == labelled
+    assert validation_rows(generated + labelled[:9]) == generated + labelled[:9]  # too few: all
+    assert len(validation_rows(labelled * 10)) == 64
     assert validation_tolerance(20) == 5.0 and validation_tolerance(0) == 0.0
 
 
