@@ -14,21 +14,14 @@ whole command. Targets (docs/BENCHMARKS.md, Quality): the student beats the teac
 20 points on every task, and each run takes under 10 minutes.
 
 Run: .venv/bin/python bench/quality.py [--tasks date_normalization,ticket_routing]
-         [--num-examples N] [--max-requests N] [--profile quick] [--format csv|jsonl] [--out runs/quality]
+         [--num-examples N] [--max-requests N] [--profile quick] [--out runs/quality]
 Each task's run folder is made fresh (an existing one is removed) so nothing is resumed.
 Prints a table, then one JSON object on the last line.
-
-`--format csv` (the default) gives `p2m run` CSV copies of the JSONL files, written next to the
-run folders: p2m's JSON loader (`p2m_lib.process.load_pairs`, through `datasets`) reads ISO dates
-such as "2018-03-20" as timestamps and returns "2018-03-20 00:00:00", which corrupts the date
-task's labels; CSV keeps them as written. Each task's figures say whether the pairs p2m loads
-equal the file's rows (`labels_intact`); `--format jsonl` passes the JSONL files themselves.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -61,9 +54,6 @@ def main() -> None:
     )
     parser.add_argument("--max-requests", type=int, default=None, help="Most teacher requests per run.")
     parser.add_argument("--profile", default="quick")
-    parser.add_argument(
-        "--format", choices=("csv", "jsonl"), default="csv", help="Data files given to p2m run."
-    )
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
     args = parser.parse_args()
     args.out = args.out.resolve()
@@ -78,7 +68,6 @@ def main() -> None:
     figures = {
         "profile": args.profile,
         "num_examples": args.num_examples,
-        "format": args.format,
         "load_before": [round(value, 2) for value in load_before],
         "load_after": [round(value, 2) for value in os.getloadavg()],
         "wall_s": round(time.time() - started, 1),
@@ -97,8 +86,6 @@ def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
     out = args.out / name
     shutil.rmtree(out, ignore_errors=True)
     train, test = folder / "train.jsonl", folder / "test.jsonl"
-    if args.format == "csv":
-        train, test = (as_csv(path, args.out / f"{name}-data" / f"{path.stem}.csv") for path in (train, test))
     command = [
         str(Path(sys.executable).parent / "p2m"),
         "run",
@@ -125,32 +112,11 @@ def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "task": name,
         "wall_s": round(wall, 1),
         "load_1min_at_start": round(load, 2),
-        "labels_intact": labels_intact(folder / "test.jsonl", test),
     }
     if finished.returncode != 0:
         tail = (finished.stdout + finished.stderr).strip().splitlines()[-10:]
         return result | {"error": f"p2m run exited with {finished.returncode}", "output_tail": tail}
     return result | figures_of(json.loads((out / "summary.json").read_text()), TASKS[name], wall)
-
-
-def as_csv(jsonl: Path, target: Path) -> Path:
-    """The JSONL file's rows written as CSV (input, output columns) at `target`."""
-    rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["input", "output"])
-        writer.writeheader()
-        writer.writerows({"input": row["input"], "output": row["output"]} for row in rows)
-    return target
-
-
-def labels_intact(jsonl: Path, given: Path) -> bool:
-    """Whether p2m loads exactly the (input, output) pairs of `jsonl` from the file it is given."""
-    from p2m_lib.process import load_pairs
-
-    rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
-    loaded = load_pairs(given, "input", "output")
-    return [(e.input, e.output) for e in loaded] == [(row["input"], row["output"]) for row in rows]
 
 
 def figures_of(summary: dict[str, Any], metric: str, wall: float) -> dict[str, Any]:
@@ -209,9 +175,6 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "stage times in seconds; "
         f"target: student - teacher >= {TARGET_POINTS:.0f} points, wall < {TARGET_WALL_S:.0f} s"
     )
-    for result in results:
-        if not result.get("labels_intact", True):
-            print(f"warning: {result['task']}: p2m loaded labels that differ from the file's (see --format)")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,18 @@ Accepted: a JSON Lines, JSON, CSV or Parquet file, a folder written by `datasets
 Face Hub dataset name (with a configuration), read from the Hub or from `datasets`' cache.
 Several input columns become one input of "column: value" lines, as in the paper; class labels
 become their names.
+
+JSON, JSON Lines and CSV files are parsed here, not by `datasets`' builders, because those infer
+types from the text: an answer "2018-03-20" came back as "2018-03-20 00:00:00" (a timestamp) and
+"007" as "7". Here a CSV cell is always the text written, a JSON string stays that string, and a
+JSON number or boolean becomes its text.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +28,7 @@ from p2m_lib.types import Example
 if TYPE_CHECKING:
     from datasets import Dataset
 
-# File suffix -> the `datasets` packaged builder that reads it.
-BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 DEFAULT_LIMIT = 3000
 
 
@@ -173,20 +180,72 @@ def _load_dataset(path: Path) -> Dataset:
 
     if not path.exists():
         raise P2MError(f"dataset {path} does not exist")
-    if not path.is_dir() and path.suffix.lower() not in BUILDERS:
+    suffix = path.suffix.lower()
+    if not path.is_dir() and suffix not in SUFFIXES:
         raise P2MError(
-            f"cannot read {path}: use a {', '.join(BUILDERS)} file or a folder written by save_to_disk"
+            f"cannot read {path}: use a {', '.join(SUFFIXES)} file or a folder written by save_to_disk"
         )
     try:
         with _quiet_datasets():
             if path.is_dir():
                 loaded = datasets.load_from_disk(str(path))
+            elif suffix == ".parquet":
+                loaded = datasets.load_dataset("parquet", data_files=str(path))
             else:
-                loaded = datasets.load_dataset(BUILDERS[path.suffix.lower()], data_files=str(path))
-    # `datasets` raises many types (FileNotFoundError, ArrowInvalid, DatasetGenerationError...).
+                rows = _csv_rows(path) if suffix == ".csv" else _json_rows(path)
+                columns = list(dict.fromkeys(key for row in rows for key in row))
+                loaded = datasets.Dataset.from_dict({key: [row.get(key) for row in rows] for key in columns})
+    except P2MError:
+        raise
+    # `datasets` and Arrow raise many types (FileNotFoundError, ArrowInvalid, UnicodeDecodeError...).
     except Exception as error:
-        raise P2MError(f"cannot read dataset {path}: {error}") from error
+        raise P2MError(f"cannot read dataset {path}: {_first_line(error)}") from error
     return _one_split(loaded, str(path))
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV file's rows, every cell the text written (a byte-order mark is ignored)."""
+    csv.field_size_limit(sys.maxsize)  # long documents are legitimate cells
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _json_rows(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON array (or of the one array an object holds, {"data": [...]}), or of
+    a JSON Lines file; numbers and booleans as their text."""
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        document = _json_lines(text, path)
+    if isinstance(document, dict):
+        arrays = [value for value in document.values() if isinstance(value, list)]
+        document = arrays[0] if len(arrays) == 1 else [document]
+    if not isinstance(document, list):
+        document = [document]
+    rows = []
+    for number, row in enumerate(document, start=1):
+        if not isinstance(row, dict):
+            raise P2MError(f"cannot read dataset {path}: row {number} is not a JSON object")
+        rows.append({key: _scalar_text(value) for key, value in row.items()})
+    return rows
+
+
+def _json_lines(text: str, path: Path) -> list[Any]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise P2MError(f"cannot read dataset {path}: line {number} is not JSON ({error})") from error
+    return rows
+
+
+def _scalar_text(value: Any) -> Any:
+    """Numbers and booleans as their JSON text (one column may mix them with strings); strings,
+    None and nested values (answer lists, QA answers) as they are."""
+    return json.dumps(value) if isinstance(value, int | float) else value
 
 
 def _one_split(loaded: Any, name: str) -> Dataset:

@@ -43,6 +43,51 @@ def test_csv_file(tmp_path):
     assert load_pairs(path, "question", "answer") == EXPECTED
 
 
+def test_values_keep_the_text_written_in_json_and_csv(tmp_path):
+    # `datasets`' builders read "2018-03-20" as a timestamp and "007" as the number 7.
+    rows = [
+        {"input": "March 20, 2018", "output": "2018-03-20"},
+        {"input": "agent id", "output": "007"},
+        {"input": "is it?", "output": "None"},
+        {"input": "count", "output": 12},
+        {"input": "flag", "output": True},
+    ]
+    lines = _jsonl(tmp_path, rows)
+    array = tmp_path / "data.json"
+    array.write_text(json.dumps({"version": 2, "data": rows}))
+    table = tmp_path / "data.csv"
+    table.write_text(
+        '\ufeffinput,output\n"March 20, 2018",2018-03-20\nagent id,007\nis it?,None\ncount,12\nflag,true\n'
+    )
+    expected = [
+        Example("March 20, 2018", "2018-03-20"),
+        Example("agent id", "007"),
+        Example("is it?", "None"),
+        Example("count", "12"),
+        Example("flag", "true"),
+    ]
+
+    assert load_pairs(lines, "input", "output") == expected
+    assert load_pairs(array, "input", "output") == expected
+    assert load_pairs(table, "input", "output") == expected
+
+
+def test_a_broken_json_line_is_named(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"a": "x", "b": "y"}\n{"a": "z", "b": \n')
+
+    with pytest.raises(P2MError, match=r"data.jsonl: line 2 is not JSON"):
+        load_pairs(path, "a", "b")
+
+
+def test_rows_that_are_not_objects_are_refused(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text('[{"a": "x", "b": "y"}, ["z"]]')
+
+    with pytest.raises(P2MError, match="row 2 is not a JSON object"):
+        load_pairs(path, "a", "b")
+
+
 def test_parquet_file(tmp_path):
     path = tmp_path / "data.parquet"
     datasets.Dataset.from_list([{k: str(v) for k, v in row.items()} for row in ROWS]).to_parquet(path)
