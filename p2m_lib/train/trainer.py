@@ -472,6 +472,16 @@ def _validating_trainer_class() -> type:
             loss, outputs = target_loss(model, inputs, num_items_in_batch)
             return (loss, outputs) if return_outputs else loss
 
+        def _issue_warnings_after_load(self, load_result: Any) -> None:
+            """The Trainer's warnings, less the output layer tied to the embeddings.
+
+            Checkpoints do not store a tied layer (SmolLM2's lm_head): loading the embeddings
+            restores it, yet the Trainer warns that it is missing when it loads the best one.
+            """
+            tied = getattr(self.model, "all_tied_weights_keys", None) or {}
+            missing = [key for key in load_result.missing_keys if key not in tied]
+            super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
         def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
             output = super().evaluation_loop(*args, **kwargs)
             prefix = kwargs.get("metric_key_prefix", "eval")
