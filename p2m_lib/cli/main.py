@@ -138,12 +138,18 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="With --estimate: print JSON.")] = False,
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder (embedded MiniLM).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, splits and training.")] = 42,
+    lora: Annotated[
+        bool, typer.Option("--lora", help="Train LoRA adapters (learning rate 1e-3) instead of every weight.")
+    ] = False,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Peak learning rate (profile default, or 1e-3 with --lora).")
+    ] = None,
 ) -> None:
     """Run every stage (parse, retrieve, generate, process, train, evaluate, report) as the
     prompt2model pipeline on KFP's local runner; rerun into the same --out to resume."""
     from dataclasses import replace
 
-    from p2m_lib.config import get_profile
+    from p2m_lib.config import get_profile, tuned_training
     from p2m_lib.run import RunOptions
     from p2m_lib.run import estimate as estimate_cost
     from p2m_lib.stages import LabelledData
@@ -154,6 +160,7 @@ def run(
     chosen = replace(
         chosen,
         generation=replace(chosen.generation, **{k: v for k, v in limits.items() if v is not None}),
+        train=tuned_training(chosen.train, lora, learning_rate),
     )
     options = RunOptions(
         prompt_file=prompt_file,

@@ -76,6 +76,7 @@ def test_run_writes_every_artifact_and_a_complete_summary(
                 "label",
                 "--test-dataset",
                 str(test),
+                "--lora",
             ],
         )
     assert result.exit_code == 0, result.output
@@ -116,6 +117,7 @@ def test_run_writes_every_artifact_and_a_complete_summary(
         "README.md",
         "tokenizer.json",
     } <= model_files
+    assert "(LoRA, merged)" in (out / "model" / "README.md").read_text()
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [p["input"] for p in predictions if p["split"] == "real_test"] == ["cloud", "rain"]
     assert "Write the word in capital letters." in (out / "report.html").read_text()
@@ -148,6 +150,16 @@ def test_bad_prompt_files_fail_with_one_line(tmp_path, content, message):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_learning_rate_out_of_range_is_refused_before_anything_runs(tmp_path):
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(PROMPT)
+    options = ["--prompt-file", str(prompt_file), "--out", str(tmp_path / "out"), "--learning-rate", "5"]
+    result = CliRunner().invoke(app, ["run", *options])
+    assert result.exit_code == 2
+    assert "the learning rate must be between 0 and 1 (exclusive), not 5" in result.output
     assert not (tmp_path / "out").exists()
 
 

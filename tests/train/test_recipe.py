@@ -16,7 +16,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from p2m_lib.config import PROFILES, TrainConfig
+from p2m_lib.config import LORA_LEARNING_RATE, PROFILES, TrainConfig, tuned_training
+from p2m_lib.errors import P2MError
 from p2m_lib.evaluate.metrics import exact_match
 from p2m_lib.process import TaskTemplate
 from p2m_lib.train import StudentPredictor, encode_example, make_collator, planned_steps, train
@@ -69,6 +70,18 @@ def test_the_quick_profile_plans_its_steps_from_data_and_a_time_budget():
     assert (quick.min_steps, quick.max_steps, quick.patience) == (30, 60, 2)
     assert quick.time_budget_s == 300
     assert planned_steps(190, quick) == 60 and planned_steps(40, quick) == 30
+
+
+def test_lora_comes_with_its_own_learning_rate_unless_one_is_given():
+    quick = PROFILES["quick"].train
+
+    assert tuned_training(quick) == quick
+    assert tuned_training(quick, lora=True) == replace(quick, lora=True, learning_rate=LORA_LEARNING_RATE)
+    lora_at_3e_4 = tuned_training(quick, lora=True, learning_rate=3e-4)
+    assert lora_at_3e_4 == replace(quick, lora=True, learning_rate=3e-4)
+    assert tuned_training(quick, learning_rate=2e-5) == replace(quick, learning_rate=2e-5)
+    with pytest.raises(P2MError, match="the learning rate must be between 0 and 1 \\(exclusive\\), not 5"):
+        tuned_training(quick, learning_rate=5)
 
 
 # Loss on the output tokens only.
