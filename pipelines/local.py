@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import logging
 import re
 import shutil
 import warnings
@@ -22,10 +21,9 @@ from typing import IO, Any
 
 from components.runtime import run_profile
 from p2m_lib.errors import P2MError
+from p2m_lib.progress import StepList
 from p2m_lib.run import RunOptions, prepare_out_dir
 from p2m_lib.stages import read_json
-
-log = logging.getLogger(__name__)
 
 RUNNER = "kfp-local"
 PIPELINE_ROOT = "kfp-local"
@@ -172,13 +170,14 @@ def _changes(named: Any, changed: Any, skip: str = "") -> dict[str, Any]:
 def _task_output_to(log_path: Path) -> Iterator[None]:
     """Send what KFP prints (its task logs, every task's output) and warns to `log_path`.
 
-    The run's own output stays what `p2m run` prints; with --verbose each task's start and end
-    are logged like the in-process runner's stages.
+    The terminal shows a list of the steps instead: each task as it starts, the last progress
+    line of the running one (generation, training, the teacher baseline), and how each ended.
     """
     with (
         log_path.open("a", encoding="utf-8") as log_file,
         warnings.catch_warnings(record=True) as caught,
-        contextlib.redirect_stdout(_TaskEvents(log_file)),
+        StepList() as steps,
+        contextlib.redirect_stdout(_TaskEvents(log_file, steps)),
     ):
         warnings.simplefilter("always")
         try:
@@ -188,18 +187,22 @@ def _task_output_to(log_path: Path) -> Iterator[None]:
 
 
 class _TaskEvents(io.TextIOBase):
-    """A text stream that writes to the log and reports task starts and ends to the p2m logger."""
+    """A text stream that writes to the log and shows task starts, ends and progress in `steps`."""
 
-    def __init__(self, log_file: IO[str]) -> None:
+    def __init__(self, log_file: IO[str], steps: StepList) -> None:
         super().__init__()
         self._log_file = log_file
+        self._steps = steps
 
     def write(self, text: str) -> int:
         text = _ANSI_COLOR.sub("", text)
         self._log_file.write(text)
-        if match := _TASK_EVENT.search(text):
-            started, finished, status = match.groups()
-            log.info("task %s %s", started or finished, "started" if started else status.lower())
+        for started, finished, status in _TASK_EVENT.findall(text):
+            if started:
+                self._steps.started(started)
+            else:
+                self._steps.finished(finished, status)
+        self._steps.report(text)
         return len(text)
 
     def flush(self) -> None:

@@ -87,10 +87,19 @@ def tiny_options(tmp_path, student_dir, **overrides):
 
 
 @pytest.mark.slow
-def test_the_local_pipeline_writes_the_run_folder_of_p2m_run(tmp_path, tiny_causal_lm_dir, teacher_env):
+def test_the_local_pipeline_writes_the_run_folder_of_p2m_run(
+    tmp_path, tiny_causal_lm_dir, teacher_env, capsys
+):
     options = tiny_options(tmp_path, tiny_causal_lm_dir)
     summary = run_pipeline_locally(options)
     out = options.out_dir
+
+    # The terminal lists the steps with the last progress line of each; the tasks' output is logged.
+    shown = capsys.readouterr().err
+    assert re.search(r"✓ generate +generate 12/12 ", shown), shown
+    assert re.search(r"✓ train +Training 2/2 ", shown), shown
+    assert "Executing task" not in shown
+    assert "progress: Training 2/2" in (out / "kfp-local" / "pipeline.log").read_text()
 
     assert summary == json.loads((out / "summary.json").read_text())
     assert summary["runner"] == "kfp-local"
