@@ -5,9 +5,9 @@ Each (model, batching) pair runs a real KServe ModelServer in its own process on
 time. A request counts when it completes inside that window; requests still running at the end
 are awaited for at most the same time again, then abandoned (and reported).
 
-- student: the newest trained model of a run (runs/*/model); when there is none, the default
-  student (SmolLM2-135M) fine-tuned briefly with LoRA on the date-normalisation example into
-  runs/bench-serving/model, kept for the next run.
+- student: --student-dir, else the newest trained model of a run (runs/*/model); when there is
+  none, the default student (SmolLM2-135M) fine-tuned briefly with LoRA on the
+  date-normalisation example into runs/bench-serving/model, kept for the next run.
 - teacher: the embedded SmolLM2-135M-Instruct answering each input after the example's prompt
   (as evaluation's baseline does), behind the same server code and batcher.
 
@@ -15,6 +15,7 @@ Both answer the date-normalisation test inputs. Batching on: up to --max-batch-s
 batch, --max-wait-ms; off: --max-batch-size 1. Each server runs --threads torch threads (1 by
 default: on a shared 2-core machine, 2 threads thrash and run several times slower).
 Run: .venv/bin/python bench/serving.py [--seconds 20] [--concurrency 1,8,64] [--models student,teacher]
+         [--student-dir runs/example/model]
 Prints one line per configuration and a JSON object on the last line.
 """
 
@@ -248,6 +249,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="Torch threads of each server (OMP_NUM_THREADS)."
     )
+    parser.add_argument(
+        "--student-dir", type=Path, help="The student's model folder (default: the newest runs/*/model)."
+    )
     parser.add_argument("--train-steps", type=int, default=12, help="LoRA steps when no run's model exists.")
     parser.add_argument("--serve-teacher", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -258,7 +262,7 @@ def main() -> None:
         return
     args.concurrency = [int(n) for n in args.concurrency.split(",")]
     rows = read_rows("test.jsonl")
-    model_dir = student_dir(args.train_steps)
+    model_dir = args.student_dir.resolve() if args.student_dir else student_dir(args.train_steps)
     figures: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
