@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,12 @@ def test_interrupted_run_keeps_every_paid_reply_and_the_rerun_repeats_none(tmp_p
     interrupt_on = 10
     replies = distinct_inputs()
 
+    interrupted = threading.Lock()
+
     def reply_then_interrupt(prompt: str, n: int, rng: random.Random) -> list[str]:
-        if endpoint_.stats.arrivals == interrupt_on:
+        # Requests arrive concurrently, so the count may pass 10 between two checks: interrupt once,
+        # at the first reply that sees 10 or more.
+        if endpoint_.stats.arrivals >= interrupt_on and interrupted.acquire(blocking=False):
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while requests are in flight
         return replies(prompt, n, rng)
 
