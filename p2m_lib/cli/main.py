@@ -193,10 +193,10 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summary['model']['name']} vs the teacher {summary['teacher']['name']}")
-    table.add_column("test set")
+    table.add_column("test set", no_wrap=True)
     for column in ("student EM", "teacher EM", "student chrF++", "teacher chrF++", "n"):
         table.add_column(column, justify="right")
-    for prefix, label in (("", "generated test split"), ("real_", "your test set")):
+    for prefix, label in (("", "held-out split"), ("real_", "your test set")):
         if f"{prefix}metrics" not in summary:
             continue
         student, teacher = summary[f"{prefix}metrics"], summary[f"{prefix}baseline_metrics"]
