@@ -211,24 +211,29 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _json_rows(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON array (or of the one array an object holds, {"data": [...]}), or of
-    a JSON Lines file; numbers and booleans as their text."""
+    """The objects of a JSON Lines file, or of a .json file's array (or of the array of objects
+    that is its top-level object's only array, {"version": 2, "data": [...]}); numbers and
+    booleans as their text."""
     text = path.read_text(encoding="utf-8-sig")
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
         document = _json_lines(text, path)
-    if isinstance(document, dict):
+    if isinstance(document, dict) and path.suffix.lower() == ".json":
         arrays = [value for value in document.values() if isinstance(value, list)]
-        document = arrays[0] if len(arrays) == 1 else [document]
+        document = arrays[0] if len(arrays) == 1 and _is_table(arrays[0]) else document
     if not isinstance(document, list):
-        document = [document]
+        document = [document]  # a file of one row
     rows = []
     for number, row in enumerate(document, start=1):
         if not isinstance(row, dict):
             raise P2MError(f"cannot read dataset {path}: row {number} is not a JSON object")
         rows.append({key: _scalar_text(value) for key, value in row.items()})
     return rows
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
 
 
 def _json_lines(text: str, path: Path) -> list[Any]:

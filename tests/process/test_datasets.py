@@ -72,6 +72,15 @@ def test_values_keep_the_text_written_in_json_and_csv(tmp_path):
     assert load_pairs(table, "input", "output") == expected
 
 
+def test_a_one_row_file_is_one_row_even_when_it_holds_lists(tmp_path):
+    row = {"tokens": ["Ada", "wrote"], "answers": [{"text": "Ada"}], "label": "PER"}
+    for name in ("one.jsonl", "one.json"):
+        path = tmp_path / name
+        path.write_text(json.dumps(row) + "\n")
+
+        assert load_pairs(path, "tokens", "label") == [Example("Ada wrote", "PER")]
+
+
 def test_a_broken_json_line_is_named(tmp_path):
     path = tmp_path / "data.jsonl"
     path.write_text('{"a": "x", "b": "y"}\n{"a": "z", "b": \n')
