@@ -15,6 +15,7 @@ JSON number or boolean becomes its text.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+# A JSON Lines or CSV file is read this far, line by line: p2m keeps 3,000 rows of a dataset, and a
+# file of millions need not be held in memory.
+MAX_FILE_ROWS = 100_000
 DEFAULT_LIMIT = 3000
 
 
@@ -204,47 +208,55 @@ def _load_dataset(path: Path) -> Dataset:
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
-    """A CSV file's rows, every cell the text written (a byte-order mark is ignored)."""
+    """A CSV file's first `MAX_FILE_ROWS` rows, every cell the text written (a byte-order mark is
+    ignored)."""
     csv.field_size_limit(sys.maxsize)  # long documents are legitimate cells
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
+        return list(itertools.islice(csv.DictReader(handle), MAX_FILE_ROWS))
 
 
 def _json_rows(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON Lines file, or of a .json file's array (or of the array of objects
-    that is its top-level object's only array, {"version": 2, "data": [...]}); numbers and
-    booleans as their text."""
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        document = _json_lines(text, path)
-    if isinstance(document, dict) and path.suffix.lower() == ".json":
-        arrays = [value for value in document.values() if isinstance(value, list)]
-        document = arrays[0] if len(arrays) == 1 and _is_table(arrays[0]) else document
-    if not isinstance(document, list):
-        document = [document]  # a file of one row
+    """The first `MAX_FILE_ROWS` objects of a JSON Lines file, or of a .json file's array (or of
+    the array of objects that is its top-level object's only array, {"version": 2, "data": [...]});
+    numbers and booleans as their text."""
+    document = _json_document(path) if path.suffix.lower() == ".json" else None
+    if document is None:
+        document = _json_lines(path)
     rows = []
-    for number, row in enumerate(document, start=1):
+    for number, row in enumerate(itertools.islice(document, MAX_FILE_ROWS), start=1):
         if not isinstance(row, dict):
             raise P2MError(f"cannot read dataset {path}: row {number} is not a JSON object")
         rows.append({key: _scalar_text(value) for key, value in row.items()})
     return rows
 
 
+def _json_document(path: Path) -> list[Any] | None:
+    """A .json file's rows when it is one JSON document, else None (it may be JSON Lines)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError:
+        return None
+    if isinstance(document, dict):
+        arrays = [value for value in document.values() if isinstance(value, list)]
+        document = arrays[0] if len(arrays) == 1 and _is_table(arrays[0]) else document
+    return document if isinstance(document, list) else [document]
+
+
 def _is_table(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
 
 
-def _json_lines(text: str, path: Path) -> list[Any]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise P2MError(f"cannot read dataset {path}: line {number} is not JSON ({error})") from error
-    return rows
+def _json_lines(path: Path) -> Iterator[Any]:
+    """A JSON Lines file's values, read line by line (blank lines skipped)."""
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise P2MError(
+                        f"cannot read dataset {path}: line {number} is not JSON ({error})"
+                    ) from error
 
 
 def _scalar_text(value: Any) -> Any:

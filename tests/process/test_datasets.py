@@ -6,6 +6,7 @@ import datasets
 import pytest
 
 from p2m_lib.errors import P2MError
+from p2m_lib.process import datasets as datasets_module
 from p2m_lib.process import load_pairs
 from p2m_lib.types import Example
 
@@ -79,6 +80,24 @@ def test_a_one_row_file_is_one_row_even_when_it_holds_lists(tmp_path):
         path.write_text(json.dumps(row) + "\n")
 
         assert load_pairs(path, "tokens", "label") == [Example("Ada wrote", "PER")]
+
+
+def test_json_lines_and_csv_are_read_only_as_far_as_the_row_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets_module, "MAX_FILE_ROWS", 2)
+    lines = _jsonl(tmp_path)
+    lines.write_text(lines.read_text() + "not json at all\n")  # past the cap: never parsed
+    table = tmp_path / "data.csv"
+    table.write_text("question,answer\n2+2,4\ncapital of France,Paris\n3+3,6\n")
+
+    assert load_pairs(lines, "question", "answer") == EXPECTED[:2]
+    assert load_pairs(table, "question", "answer") == EXPECTED[:2]
+
+
+def test_a_json_file_may_hold_json_lines(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+
+    assert load_pairs(path, "question", "answer") == EXPECTED
 
 
 def test_a_broken_json_line_is_named(tmp_path):
