@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import signal
 import subprocess
@@ -156,7 +155,9 @@ def test_interrupted_run_keeps_every_paid_reply_and_the_rerun_repeats_none(tmp_p
         # Requests arrive concurrently, so the count may pass 10 between two checks: interrupt once,
         # at the first reply that sees 10 or more.
         if endpoint_.stats.arrivals >= interrupt_on and interrupted.acquire(blocking=False):
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while requests are in flight
+            # Ctrl-C while requests are in flight, sent to the main thread (a terminal's Ctrl-C
+            # reaches the process; sent from this server thread it could wait for the main one).
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         return replies(prompt, n, rng)
 
     endpoint_ = SimulatedEndpoint(SimulatorConfig(latency_s=0.02), reply=reply_then_interrupt)
