@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import signal
 import subprocess
@@ -144,6 +145,16 @@ def test_a_request_bound_leaves_no_input_without_its_output(tmp_path: Path) -> N
     assert_disk_matches(tmp_path, server, result.examples)
 
 
+@pytest.fixture
+def ctrl_c_interrupts():
+    """Python's own SIGINT handler, as in a terminal: a shell starts background jobs (`make test &`)
+    with SIGINT ignored, and Python then leaves it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_interrupts")
 def test_interrupted_run_keeps_every_paid_reply_and_the_rerun_repeats_none(tmp_path: Path) -> None:
     config = GenerationConfig(num_examples=30, samples_per_input=1, max_requests=200, max_new_tokens=4)
     interrupt_on = 10
@@ -155,9 +166,7 @@ def test_interrupted_run_keeps_every_paid_reply_and_the_rerun_repeats_none(tmp_p
         # Requests arrive concurrently, so the count may pass 10 between two checks: interrupt once,
         # at the first reply that sees 10 or more.
         if endpoint_.stats.arrivals >= interrupt_on and interrupted.acquire(blocking=False):
-            # Ctrl-C while requests are in flight, sent to the main thread (a terminal's Ctrl-C
-            # reaches the process; sent from this server thread it could wait for the main one).
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while requests are in flight
         return replies(prompt, n, rng)
 
     endpoint_ = SimulatedEndpoint(SimulatorConfig(latency_s=0.02), reply=reply_then_interrupt)
