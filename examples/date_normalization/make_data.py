@@ -5,13 +5,14 @@ the test file and never drawn for training, so no test date (not even its year) 
 training, while train and test come from the same range. An earlier version trained on
 1950-1999 and tested on 2000-2029: a student fine-tuned on it learnt that every year starts
 with "19" and scored 0 exact match (docs/BENCHMARKS.md, Quality).
-Run: python examples/date_normalization/make_data.py
+Run: .venv/bin/python examples/date_normalization/make_data.py
 """
 
 import datetime
-import json
 import random
 from pathlib import Path
+
+from p2m_lib.stages import write_jsonl
 
 FORMATS = ("%B %d, %Y", "%d %B %Y", "%b %d %Y", "%m/%d/%Y", "%d.%m.%Y", "%A, %B %d, %Y")
 TEST_YEARS = [year for year in range(1900, 2100) if year % 5 == 3]
@@ -27,12 +28,8 @@ def dates(rng: random.Random, years: list[int], count: int) -> list[dict[str, st
     return rows
 
 
-def write(path: Path, rows: list[dict[str, str]]) -> None:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-
-
 if __name__ == "__main__":
     here = Path(__file__).parent
     rng = random.Random(7)
-    write(here / "train.jsonl", dates(rng, TRAIN_YEARS, 200))
-    write(here / "test.jsonl", dates(rng, TEST_YEARS, 50))
+    write_jsonl(here / "train.jsonl", dates(rng, TRAIN_YEARS, 200))
+    write_jsonl(here / "test.jsonl", dates(rng, TEST_YEARS, 50))

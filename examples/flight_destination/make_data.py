@@ -4,12 +4,13 @@ Each input is a short travel message naming three cities, the origin, the destin
 distractor (a layover, a cancelled trip, where family lives), in one of twelve phrasings, with a
 date and sometimes an airline; the output is the destination city. Train and test use disjoint sets of
 cities, so no test city was seen in training and no test input appears in training.
-Run: python examples/flight_destination/make_data.py
+Run: .venv/bin/python examples/flight_destination/make_data.py
 """
 
-import json
 import random
 from pathlib import Path
+
+from p2m_lib.stages import write_jsonl
 
 CITIES = (
     "Boston", "Denver", "Chicago", "Seattle", "Atlanta", "Houston", "Phoenix", "Dallas",
@@ -59,10 +60,6 @@ def messages(rng: random.Random, cities: list[str], count: int, seen: set[str]) 
     return rows
 
 
-def write(path: Path, rows: list[dict[str, str]]) -> None:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-
-
 if __name__ == "__main__":
     here = Path(__file__).parent
     rng = random.Random(11)
@@ -70,5 +67,5 @@ if __name__ == "__main__":
     rng.shuffle(cities)
     test_cities, train_cities = cities[:16], cities[16:]
     seen: set[str] = set()
-    write(here / "train.jsonl", messages(rng, train_cities, 200, seen))
-    write(here / "test.jsonl", messages(rng, test_cities, 50, seen))
+    write_jsonl(here / "train.jsonl", messages(rng, train_cities, 200, seen))
+    write_jsonl(here / "test.jsonl", messages(rng, test_cities, 50, seen))

@@ -5,12 +5,13 @@ name), with an optional opener and closer shared by all teams; the output is the
 to: billing, delivery, technical or account. Nine phrasings per team make the training file and
 the other three the test file, so a test message is never a training message with other
 details: the student must generalise to new wordings.
-Run: python examples/ticket_routing/make_data.py
+Run: .venv/bin/python examples/ticket_routing/make_data.py
 """
 
-import json
 import random
 from pathlib import Path
+
+from p2m_lib.stages import write_jsonl
 
 PRODUCTS = ("router", "headphones", "blender", "smart watch", "coffee maker", "keyboard",
             "camera", "vacuum", "printer", "speaker", "monitor", "e-reader")
@@ -97,13 +98,9 @@ def tickets(rng: random.Random, count: int, seen: set[str], test: bool) -> list[
     return rows
 
 
-def write(path: Path, rows: list[dict[str, str]]) -> None:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-
-
 if __name__ == "__main__":
     here = Path(__file__).parent
     rng = random.Random(5)
     seen: set[str] = set()
-    write(here / "train.jsonl", tickets(rng, 200, seen, test=False))
-    write(here / "test.jsonl", tickets(rng, 48, seen, test=True))
+    write_jsonl(here / "train.jsonl", tickets(rng, 200, seen, test=False))
+    write_jsonl(here / "test.jsonl", tickets(rng, 48, seen, test=True))
