@@ -258,7 +258,7 @@ def validation_rows(rows: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]
     """The validation rows used: the labelled ones when there are enough, at most `MAX_EVAL_ROWS`.
 
     Rows a teacher generated ("source": "generated") carry its mistakes (the small embedded
-    teacher gets most dates wrong), and an answer no model should give only adds noise to the
+    teacher gets many dates wrong), and an answer no model should give only adds noise to the
     choice of checkpoint; so when at least `MIN_LABELLED_VAL_ROWS` rows come from a dataset, only
     those are used.
     """
@@ -394,7 +394,7 @@ def _make_trainer(
         per_device_eval_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         lr_scheduler_type="linear",
-        warmup_steps=config.warmup_ratio,
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a share of the steps
         num_train_epochs=config.epochs,
         max_steps=total_steps,
         logging_strategy="steps",
@@ -503,7 +503,7 @@ def _validating_trainer_class() -> type:
             new_best = is_better(candidate, best, top, validation_tolerance(len(self.val_rows)))
             if new_best:
                 self.state.best_metric = candidate[0]
-                self.state.best_global_step = best_step = self.state.global_step
+                self.state.best_global_step = self.state.global_step
             if self.patience and validations_without_progress(history) >= self.patience:
                 self.control.should_training_stop = True
             return new_best
