@@ -85,30 +85,37 @@ def make_collator(tokenizer: PreTrainedTokenizerBase, padding_side: str | None =
             counted from each row's first real token, so padding never shifts a position.
     """
     side = padding_side or tokenizer.padding_side
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    fill = pad_id(tokenizer)
 
     def collate(rows: list[dict[str, list[int]]]) -> dict[str, Any]:
-        return pad_rows(rows, pad_id, side)
+        return pad_rows(rows, fill, side)
 
     return collate
 
 
-def pad_rows(rows: list[dict[str, list[int]]], pad_id: int, side: str) -> dict[str, Any]:
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id batches are padded with: the tokenizer's pad id, its EOS id when it has none."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def pad_to(values: list[int], width: int, fill: int, side: str) -> list[int]:
+    """`values` padded with `fill` to `width`, on the left or on the right."""
+    padding = [fill] * (width - len(values))
+    return padding + values if side == "left" else values + padding
+
+
+def pad_rows(rows: list[dict[str, list[int]]], fill: int, side: str) -> dict[str, Any]:
     """`make_collator`'s batch from encoded rows, as tensors (position ids only when padding left)."""
     import torch
 
-    def padded(values: list[int], width: int, fill: int) -> list[int]:
-        padding = [fill] * (width - len(values))
-        return padding + values if side == "left" else values + padding
-
     width = max(len(row["input_ids"]) for row in rows)
     batch = {
-        "input_ids": [padded(row["input_ids"], width, pad_id) for row in rows],
-        "attention_mask": [padded(row["attention_mask"], width, 0) for row in rows],
+        "input_ids": [pad_to(row["input_ids"], width, fill, side) for row in rows],
+        "attention_mask": [pad_to(row["attention_mask"], width, 0, side) for row in rows],
     }
     if "labels" in rows[0]:
         label_width = width if side == "left" else max(len(row["labels"]) for row in rows)
-        batch["labels"] = [padded(row["labels"], label_width, IGNORE_INDEX) for row in rows]
+        batch["labels"] = [pad_to(row["labels"], label_width, IGNORE_INDEX, side) for row in rows]
     if side == "left":
         batch["position_ids"] = [
             [max(0, index - (width - len(row["input_ids"]))) for index in range(width)] for row in rows

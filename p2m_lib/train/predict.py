@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2m_lib.errors import P2MError
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
-from p2m_lib.train.encoding import prompt_ids, truncate_middle
+from p2m_lib.train.encoding import pad_id, pad_to, prompt_ids, truncate_middle
 from p2m_lib.train.student import quiet_transformers
 
 if TYPE_CHECKING:
@@ -115,14 +115,10 @@ class StudentPredictor:
         import torch
 
         width = max(len(ids) for ids in prompts)
-        pad_id = self.tokenizer.pad_token_id
-        pad_id = self.tokenizer.eos_token_id if pad_id is None else pad_id
-        left = self.template.kind == DECODER_ONLY
-        ids, mask = [], []
-        for prompt in prompts:
-            padding = width - len(prompt)
-            ids.append([pad_id] * padding + prompt if left else prompt + [pad_id] * padding)
-            mask.append([0] * padding + [1] * len(prompt) if left else [1] * len(prompt) + [0] * padding)
+        fill = pad_id(self.tokenizer)
+        side = "left" if self.template.kind == DECODER_ONLY else "right"
+        ids = [pad_to(prompt, width, fill, side) for prompt in prompts]
+        mask = [pad_to([1] * len(prompt), width, 0, side) for prompt in prompts]
         device = self.model.device
         return {
             "input_ids": torch.tensor(ids, device=device),
