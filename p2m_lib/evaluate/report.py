@@ -72,7 +72,10 @@ def render_report(
     evaluations = _evaluations(summary)
     series = [(label, metrics) for evaluation in evaluations for label, metrics in evaluation["series"]]
     model = summary.get("model") or {}
-    curve = _learning_curve_figure(eval_history, model.get("best_step"), _teacher_lines(summary))
+    curve = None
+    if eval_history:
+        figure = _learning_curve_figure(eval_history, model.get("best_step"), _teacher_lines(summary))
+        curve = _png_data_uri(figure)
     return environment.get_template(TEMPLATE_NAME).render(
         instruction=(summary.get("task") or {}).get("instruction", ""),
         model=_model_rows(model),
@@ -80,7 +83,7 @@ def render_report(
         comparison=_comparison(summary),
         evaluations=evaluations,
         scores_chart=_png_data_uri(_scores_figure(series)) if series else None,
-        learning_curve=_png_data_uri(curve) if eval_history else None,
+        learning_curve=curve,
         validations=_validation_rows(eval_history, model.get("best_step")),
         loss_chart=_png_data_uri(_loss_figure(loss_history)) if loss_history else None,
         data=list(_flatten(summary.get("data") or {})),
