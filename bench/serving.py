@@ -81,24 +81,28 @@ class TeacherPredictor:
 
     def __init__(self, max_new_tokens: int) -> None:
         from p2m_lib.llm import LocalTeacher
+        from p2m_lib.parse import parse_prompt
         from p2m_lib.types import SamplingParams
 
-        self.prompt = (EXAMPLE / "prompt.txt").read_text()
+        self.task = parse_prompt((EXAMPLE / "prompt.txt").read_text())
         self.max_new_tokens = max_new_tokens
         self.teacher = LocalTeacher()
         self.teacher.complete(["Hello"], SamplingParams(max_tokens=1))  # load before serving
 
     def predict(self, inputs, batch_size: int = 8, max_new_tokens: int | None = None) -> list[str]:
-        from p2m_lib.evaluate.baseline import baseline_prompt
-        from p2m_lib.generate.prompts import OUTPUT_STOP, extract_output
+        from p2m_lib.evaluate.baseline import baseline_prompt, baseline_stops
+        from p2m_lib.generate.prompts import extract_output
         from p2m_lib.types import SamplingParams
 
         params = SamplingParams(
-            n=1, temperature=0.0, max_tokens=max_new_tokens or self.max_new_tokens, stop=OUTPUT_STOP
+            n=1,
+            temperature=0.0,
+            max_tokens=max_new_tokens or self.max_new_tokens,
+            stop=baseline_stops(self.task),
         )
         answers: list[str] = []
         for start in range(0, len(inputs), batch_size):
-            prompts = [baseline_prompt(self.prompt, text) for text in inputs[start : start + batch_size]]
+            prompts = [baseline_prompt(self.task, text) for text in inputs[start : start + batch_size]]
             answers += [
                 extract_output(c.texts[0]) if c.texts else "" for c in self.teacher.complete(prompts, params)
             ]

@@ -32,6 +32,7 @@ from rich.text import Text
 console = Console(stderr=True)
 
 PROGRESS_LINE_INTERVAL_S = 5.0
+STEP_PROGRESS_INTERVAL_S = 30.0
 PROGRESS_LINE = re.compile(r"^progress: (.+)$", re.MULTILINE)
 
 
@@ -84,18 +85,29 @@ class _ProgressWithLines(Progress):
 
 class StepList:
     """One line per step of a run: a spinner and the running step's last progress line while it
-    runs, then a tick (or its status when it did not succeed) and its time."""
+    runs, then a tick (or its status when it did not succeed) and its time.
 
-    def __init__(self) -> None:
+    Where the console is no terminal (`p2m run > run.log 2>&1`, CI, nohup, a pod) a live display
+    shows nothing until it ends, so plain lines are printed instead: one when a step starts, one
+    when it ends (its status and time), and the running step's progress at most every
+    `STEP_PROGRESS_INTERVAL_S` seconds.
+    """
+
+    def __init__(self, out: Console | None = None) -> None:
+        self._console = out or console
+        self._plain = not self._console.is_terminal
+        self._started_at: dict[str, float] = {}
+        self._last_line = float("-inf")
         self._progress = Progress(
             _StepMark(finished_text="[green]✓"),
             TextColumn("[bold]{task.description}"),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=self._console,
             # `p2m run` redirects stdout itself while its tasks run.
             redirect_stdout=False,
             redirect_stderr=False,
+            disable=self._plain,
         )
         self._steps: dict[str, TaskID] = {}
         self._running: str | None = None
@@ -110,6 +122,8 @@ class StepList:
     def started(self, name: str) -> None:
         self._steps[name] = self._progress.add_task(name, total=1, detail="", failed=False)
         self._running = name
+        self._started_at[name] = now = time.monotonic()
+        self._line(f"step {name}: started", now)
 
     def finished(self, name: str, status: str) -> None:
         if name not in self._steps:
@@ -120,12 +134,23 @@ class StepList:
         self._progress.update(self._steps[name], completed=1, failed=failed, **detail)
         if self._running == name:
             self._running = None
+        now = time.monotonic()
+        self._line(f"step {name}: {status.lower()} after {now - self._started_at[name]:.0f} s", now)
 
     def report(self, text: str) -> None:
         """Show the last "progress: ..." line of `text` beside the running step."""
         lines = PROGRESS_LINE.findall(text)
-        if lines and self._running is not None:
-            self._progress.update(self._steps[self._running], detail=lines[-1])
+        if not lines or self._running is None:
+            return
+        self._progress.update(self._steps[self._running], detail=lines[-1])
+        now = time.monotonic()
+        if now - self._last_line >= STEP_PROGRESS_INTERVAL_S:
+            self._line(f"step {self._running}: {lines[-1]}", now)
+
+    def _line(self, text: str, now: float) -> None:
+        if self._plain:
+            self._last_line = now
+            self._console.out(text, highlight=False)
 
 
 class _StepMark(SpinnerColumn):
@@ -133,3 +158,17 @@ class _StepMark(SpinnerColumn):
 
     def render(self, task: Task) -> RenderableType:
         return Text("✗", style="red") if task.fields.get("failed") else super().render(task)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' tqdm bars (p2m shows its own progress) and restore the setting after."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

@@ -301,7 +301,7 @@ def _compare(
     inputs = [e.input for e in examples]
     references = [e.output for e in examples]
     student = StudentPredictor.load(model_dir).predict(inputs)
-    baseline = teacher_predictions(teacher, task.prompt, inputs, profile.max_new_tokens)
+    baseline = teacher_predictions(teacher, task, inputs, profile.max_new_tokens)
     rows = [
         {"input": i, "reference": r, "prediction": s, "teacher": t}
         for i, r, s, t in zip(inputs, references, student, baseline, strict=True)

@@ -17,6 +17,35 @@ class Example:
         return {"input": self.input, "output": self.output}
 
 
+INPUT_SLOT = "{input}"
+
+
+@dataclass(frozen=True)
+class PromptLayout:
+    """How the user's own prompt presents one input, so that any bare input can be put into it.
+
+    Attributes:
+        query: What follows the prompt to ask for one answer, `INPUT_SLOT` marking the input:
+            "Input: {input}\nOutput:" for labelled demonstrations, "{input} ->" for arrow lines.
+        separator: What the prompt puts between two demonstrations ("\n\n", "\n").
+        input_prefix: A wrapper that every demonstration's input carried (`Review: "`), taken
+            out of the demonstrations so that they hold bare inputs like a real test set's.
+        input_suffix: The wrapper's end (the closing quote).
+    """
+
+    query: str = "Input: {input}\nOutput:"
+    separator: str = "\n\n"
+    input_prefix: str = ""
+    input_suffix: str = ""
+
+    def present(self, text: str) -> str:
+        """`text` (a bare input) as the user's prompt would ask for its answer."""
+        return self.query.replace(INPUT_SLOT, self.input_prefix + text + self.input_suffix)
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What the user asked for: the parsed prompt.
@@ -27,12 +56,15 @@ class TaskSpec:
         prompt: The user's original prompt text, used to prompt the teacher for the baseline.
         retrieval_instruction: The instruction in English, for retrieval (same as
             `instruction` when the prompt is English or no translator was available).
+        layout: How the prompt presents an input; the examples' inputs are bare (its wrapper
+            taken out), as a test set's, a retrieved dataset's and a served request's are.
     """
 
     instruction: str
     examples: tuple[Example, ...] = ()
     prompt: str = ""
     retrieval_instruction: str = ""
+    layout: PromptLayout = field(default_factory=PromptLayout)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +72,7 @@ class TaskSpec:
             "examples": [e.to_dict() for e in self.examples],
             "prompt": self.prompt,
             "retrieval_instruction": self.retrieval_instruction or self.instruction,
+            "layout": self.layout.to_dict(),
         }
 
     @classmethod
@@ -49,6 +82,7 @@ class TaskSpec:
             examples=tuple(Example(e["input"], e["output"]) for e in data.get("examples", [])),
             prompt=data.get("prompt", ""),
             retrieval_instruction=data.get("retrieval_instruction", ""),
+            layout=PromptLayout(**data.get("layout", {})),
         )
 
 

@@ -21,11 +21,11 @@ def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The SmolLM2 tokenizer read from the embedded GGUF file, saved as a normal folder."""
     from transformers import AutoTokenizer
 
-    from p2m_lib.embedded import smollm2_gguf
+    from p2m_lib.embedded import embedded_model
 
-    folder, name = smollm2_gguf()
+    gguf = embedded_model("smollm2-135m").chunk_path(1)
     out = tmp_path_factory.mktemp("smollm2-tokenizer")
-    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
     return out
 
 

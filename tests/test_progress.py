@@ -36,8 +36,10 @@ def test_a_bar_without_a_total_counts_alone(piped):
     assert "progress: tokenizing 7\n" in piped.getvalue()
 
 
-def test_the_step_list_shows_each_steps_last_progress_line_and_how_it_ended(piped):
-    with progress.StepList() as steps:
+def test_the_step_list_shows_each_steps_last_progress_line_and_how_it_ended(monkeypatch):
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=100, color_system=None)
+
+    with progress.StepList(terminal) as steps:
         steps.started("generate")
         steps.report("log line\nprogress: generate 3/40\nprogress: generate 40/40\n")
         steps.finished("generate", "SUCCESS")
@@ -45,7 +47,30 @@ def test_the_step_list_shows_each_steps_last_progress_line_and_how_it_ended(pipe
         steps.started("train")
         steps.finished("train", "FAILURE")
 
-    shown = piped.getvalue()
+    shown = terminal.file.getvalue()
     assert "✓ generate generate 40/40" in shown
     assert "✗ train    failure" in shown
     assert "stray" not in shown
+    assert "step generate: started" not in shown
+
+
+def test_without_a_terminal_each_step_prints_plain_lines_and_progress_every_30_s(piped, monkeypatch):
+    clock = iter([0.0, 10.0, 31.0, 32.0, 95.0, 100.0, 101.0])
+    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+
+    with progress.StepList() as steps:
+        steps.started("generate")  # 0
+        steps.report("progress: generate 3/40\n")  # 10: too soon after the last line
+        steps.report("progress: generate 20/40\n")  # 31
+        steps.report("progress: generate 21/40\n")  # 32: too soon
+        steps.finished("generate", "SUCCESS")  # 95
+        steps.started("train")  # 100
+        steps.finished("train", "FAILURE")  # 101
+
+    assert piped.getvalue().splitlines() == [
+        "step generate: started",
+        "step generate: generate 20/40",
+        "step generate: success after 95 s",
+        "step train: started",
+        "step train: failure after 1 s",
+    ]

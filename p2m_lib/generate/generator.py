@@ -29,6 +29,7 @@ from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import prompts
 from p2m_lib.generate.filters import InputFilter, OutputFilter
 from p2m_lib.generate.strategies import annealed_temperature, sample_demonstrations
+from p2m_lib.llm.base import is_chat
 from p2m_lib.llm.cost import Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
 from p2m_lib.llm.engine import Job, StreamingTeacher
 from p2m_lib.progress import progress_bar
@@ -278,7 +279,7 @@ class DatasetGenerator:
         # The request bound stops a run early: scale both kinds down alike.
         scale = min(1.0, requests_left / (inputs + outputs)) if inputs + outputs else 1.0
         inputs, outputs = math.floor(inputs * scale), math.floor(outputs * scale)
-        input_prompt, output_prompt, typical = _typical_prompts(task, config, self.teacher.capable)
+        input_prompt, output_prompt, typical = _typical_prompts(task, config, is_chat(self.teacher))
         prompt_tokens = inputs * estimate_tokens(input_prompt) + outputs * estimate_tokens(output_prompt)
         input_tokens = estimate_tokens(typical.input, as_prompt=False)
         output_tokens = config.samples_per_input * estimate_tokens(typical.output, as_prompt=False)
@@ -368,11 +369,20 @@ class _Run:
         if isinstance(self.teacher, StreamingTeacher):
             return self.teacher.stream(self.next_jobs, self.on_reply, self.on_failure).faults()
         # One batch at a time; a local batch costs one padded generate call whatever its size.
-        while jobs := self.next_jobs(self.config.batch_size, fill_batch=True):
+        while jobs := self.next_jobs(self._wave_prompts(), fill_batch=True):
             completions = self.teacher.complete([job.prompt for job in jobs], jobs[0].params)
             for job, completion in zip(jobs, completions, strict=True):
                 self.on_reply(job, completion)
         return {}
+
+    def _wave_prompts(self) -> int:
+        """Prompts for the next padded batch: the configured batch size, or as many as fill the
+        sequences a local teacher runs best at once (each output prompt is sampled several times)."""
+        sequences = getattr(self.teacher, "wave_sequences", None)
+        if sequences is None:
+            return self.config.batch_size
+        per_prompt = self.config.samples_per_input if self.state.pending_inputs else 1
+        return max(1, sequences // per_prompt)
 
     def next_jobs(self, free: int, fill_batch: bool = False) -> list[Job]:
         """Up to `free` jobs of one kind: outputs for waiting inputs first, else new inputs.
@@ -404,14 +414,14 @@ class _Run:
         )
         params = SamplingParams(1, temperature, self.config.max_new_tokens, prompts.INPUT_STOP)
         prompt_list = [
-            prompts.input_prompt(self.task.instruction, demonstrations, self.teacher.capable)
+            prompts.input_prompt(self.task.instruction, demonstrations, is_chat(self.teacher))
             for demonstrations in self._demonstrations(count, "input")
         ]
         return self._reserve("input", prompt_list, params, [""] * count)
 
     def _output_jobs(self, inputs: list[str]) -> list[Job]:
         prompt_list = [
-            prompts.output_prompt(self.task.instruction, demonstrations, text, self.teacher.capable)
+            prompts.output_prompt(self.task.instruction, demonstrations, text, is_chat(self.teacher))
             for text, demonstrations in zip(inputs, self._demonstrations(len(inputs), "output"), strict=True)
         ]
         # Outputs are sampled at the initial temperature: annealing is for the diversity of

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from p2m_lib.embedded import EMBEDDED_MODELS
 from p2m_lib.errors import P2MError
 from p2m_lib.llm.base import Teacher
 from p2m_lib.llm.local import LocalTeacher
@@ -24,9 +25,11 @@ def make_teacher(spec: str = "auto") -> Teacher:
 
     Args:
         spec: "auto": the OpenAI-compatible endpoint in P2M_LLM_BASE_URL when that is set, else
-            the embedded SmolLM2; "local": the embedded SmolLM2; "openai": the endpoint from the
-            environment (P2M_LLM_BASE_URL, P2M_LLM_MODEL, OPENAI_API_KEY); anything else: the
-            path of a Hugging Face causal-LM folder or of a .gguf file.
+            the default embedded teacher; "local": the default embedded teacher; "openai": the
+            endpoint from the environment (P2M_LLM_BASE_URL, P2M_LLM_MODEL, OPENAI_API_KEY); the
+            name of an embedded model (`qwen-coder-1.5b`, `smollm2-135m`, see
+            `p2m_lib.embedded.EMBEDDED_MODELS`); anything else: the path of a Hugging Face
+            causal-LM folder or of a .gguf file.
 
     Raises:
         P2MError: A required environment variable is missing or the path does not exist.
@@ -37,6 +40,8 @@ def make_teacher(spec: str = "auto") -> Teacher:
         return LocalTeacher()
     if spec == "openai":
         return _teacher_from_env()
+    if spec in EMBEDDED_MODELS:
+        return LocalTeacher(embedded=EMBEDDED_MODELS[spec])
     return _teacher_from_path(Path(spec).expanduser())
 
 
@@ -66,6 +71,7 @@ def _teacher_from_path(path: Path) -> LocalTeacher:
         return LocalTeacher(path.parent, path.name)
     if not path.is_dir():
         raise P2MError(
-            f"teacher {str(path)!r} is not 'auto', 'local', 'openai', a model folder or a .gguf file"
+            f"teacher {str(path)!r} is not 'auto', 'local', 'openai', an embedded model "
+            f"({', '.join(EMBEDDED_MODELS)}), a model folder or a .gguf file"
         )
     return LocalTeacher(path)

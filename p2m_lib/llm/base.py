@@ -15,8 +15,9 @@ class Teacher(Protocol):
 
     Attributes:
         name: The model's name, for reports.
-        capable: True for a remote instruction-following LLM, False for the tiny embedded one;
-            stages ask only a capable teacher for JSON parsing or reranking.
+        capable: True for an instruction-following LLM (a remote one, or an embedded one that
+            was measured to follow instructions), False for a small one; stages ask only a
+            capable teacher for JSON parsing or reranking.
     """
 
     name: str
@@ -30,6 +31,12 @@ class Teacher(Protocol):
             when a server returned fewer), every text cut before the first of `params.stop`.
         """
         ...
+
+
+def is_chat(teacher: Teacher) -> bool:
+    """Whether `teacher` answers prompts as chat messages, so that a pattern to continue needs a line
+    asking for the continuation: a teacher that says so (`chat`), else a capable (remote) one."""
+    return bool(getattr(teacher, "chat", teacher.capable))
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

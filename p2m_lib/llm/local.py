@@ -1,11 +1,13 @@
-"""A teacher run in-process with transformers: the embedded SmolLM2 GGUF or any causal-LM folder."""
+"""A teacher run in-process with transformers: an embedded model or any causal-LM folder or GGUF file."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from p2m_lib.embedded import DEFAULT_TEACHER, EmbeddedModel, embedded_model, model_folder
 from p2m_lib.errors import P2MError
 from p2m_lib.llm.base import cut_at_stop
 from p2m_lib.types import Completion, SamplingParams
@@ -13,38 +15,64 @@ from p2m_lib.types import Completion, SamplingParams
 if TYPE_CHECKING:
     import torch
 
-EMBEDDED_NAME = "SmolLM2-135M-Instruct (embedded)"
+# Sequences per generate call that kept both cores of the reference machine busy without running
+# out of cache: 16 of them made the 1.5B teacher 9x faster than one (docs/BENCHMARKS.md, Teacher).
+WAVE_SEQUENCES = 16
 
 
 class LocalTeacher:
     """Raw text completion (no chat template) with a model loaded on first use.
 
-    The embedded model is too small to follow chat instructions (DESIGN.md), so prompts are
-    completion-style text that the model continues.
+    Prompts are completion-style text that the model continues: the small embedded models do not
+    follow chat instructions (DESIGN.md), and the larger ones label more accurately when they
+    continue the user's own few-shot layout than when it comes wrapped in a chat turn
+    (docs/BENCHMARKS.md, Teacher).
+
+    Weights are computed in bfloat16 where the hardware does it natively (AMX or AVX512-BF16:
+    several times faster for batched decoding), else in float32.
 
     Attributes:
-        name: "SmolLM2-135M-Instruct (embedded)" for the default model, else the GGUF file's or
-            the folder's name.
-        capable: Always False: callers must not rely on this model for JSON or judgement.
+        name: The embedded model's title with "(embedded)", else the GGUF file's or folder's name.
+        capable: Whether callers may ask for JSON and judgements: the embedded model's own flag;
+            False for a folder or file, whose abilities p2m does not know.
+        chat: Always False: prompts are continued, not answered as chat messages.
+        wave_sequences: How many sequences one generate call should hold to keep the cores busy.
     """
 
-    capable = False
+    chat = False
+    wave_sequences = WAVE_SEQUENCES
 
-    def __init__(self, model_dir: Path | None = None, gguf_file: str | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        gguf_file: str | None = None,
+        embedded: EmbeddedModel | None = None,
+    ) -> None:
         """Choose the model; nothing is loaded until `complete`.
 
         Args:
-            model_dir: A Hugging Face causal-LM folder (or the folder holding `gguf_file`);
-                None for the embedded SmolLM2-135M-Instruct GGUF.
+            model_dir: A Hugging Face causal-LM folder (or the folder holding `gguf_file`).
             gguf_file: The GGUF file's name inside `model_dir`, when the model is one.
+            embedded: An embedded model, assembled and converted on first use; with neither this
+                nor `model_dir`, the default embedded teacher.
         """
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.gguf_file = gguf_file
-        self.name = EMBEDDED_NAME if model_dir is None else (gguf_file or self.model_dir.name)
+        if self.model_dir is None and embedded is None:
+            embedded = embedded_model(DEFAULT_TEACHER)
+        self.embedded = embedded
+        if embedded is not None:
+            self.name = f"{embedded.title} (embedded)"
+            self.capable = embedded.capable
+        else:
+            self.name = gguf_file or self.model_dir.name
+            self.capable = False
         self._model: Any = None
         self._tokenizer: Any = None
 
     def __repr__(self) -> str:
+        if self.embedded is not None:
+            return f"LocalTeacher(embedded={self.embedded.name!r})"
         return f"LocalTeacher(model_dir={self.model_dir!r}, gguf_file={self.gguf_file!r})"
 
     def complete(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
@@ -106,43 +134,78 @@ class LocalTeacher:
     def _load(self) -> None:
         if self._model is not None:
             return
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        folder, gguf_file = self._source()
-        extra = {"gguf_file": gguf_file} if gguf_file else {}
-        tokenizer = AutoTokenizer.from_pretrained(folder, **extra)
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        from p2m_lib.hardware import bf16_supported
+        from p2m_lib.progress import console, quiet_transformers
+
+        folder, gguf_file = self._source(console.log)
+        extra: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, **extra)
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            # A GGUF file loaded as is keeps packed weights that compute in float32 anyway.
+            dtype = torch.bfloat16 if bf16_supported() and not gguf_file else torch.float32
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, trust_remote_code=False, **extra
+            )
+        _use_physical_cores(torch)
         self._tokenizer = tokenizer
-        self._model = AutoModelForCausalLM.from_pretrained(folder, **extra).eval()
+        self._model = model.eval()
 
-    def _source(self) -> tuple[Path, str | None]:
+    def _source(self, log: Any) -> tuple[Path, str | None]:
         """The folder to load from and the GGUF file in it, if any."""
-        if self.model_dir is None:
-            from p2m_lib.embedded import smollm2_gguf
-
-            return smollm2_gguf()
+        if self.embedded is not None:
+            return model_folder(self.embedded, log), None
         target = self.model_dir / self.gguf_file if self.gguf_file else self.model_dir
         if not target.exists():
             raise P2MError(f"the local teacher model {target} does not exist")
         return self.model_dir, self.gguf_file
 
 
+def _use_physical_cores(torch: Any) -> None:
+    """One torch thread per core this process may use (P2M_THREADS overrides).
+
+    torch's default can exceed the cores a container or `taskset` grants, and oversubscribed
+    threads spin against each other: on a busy 2-core machine, 2 threads ran at a tenth of 1
+    thread's speed (docs/BENCHMARKS.md).
+    """
+    wanted = os.environ.get("P2M_THREADS")
+    threads = int(wanted) if wanted else len(os.sched_getaffinity(0))
+    torch.set_num_threads(max(1, threads))
+
+
 def _stop_criteria(tokenizer: Any, stop: Sequence[str], prompt_length: int) -> Any:
     """Criteria that end each sequence once its generated text holds a stop string.
 
     transformers' own `stop_strings` also match across the end of the prompt (a prompt ending in
-    ":" and a stop "::" end generation at a lone ":"), so only the generated tokens are decoded here.
+    ":" and a stop "::" end generation at a lone ":"), so only the generated tokens are looked at.
+    Each step decodes only the sequences still running, and of those only the last few tokens: a
+    stop string of k characters that the newest token completes lies within the last k tokens.
+    Decoding every whole sequence at every step cost as much as a small model's forward pass.
     The text itself is cut in `LocalTeacher._completion`.
     """
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
+    window = max(len(s) for s in stop) + 1
+
     class StopInGeneratedText(StoppingCriteria):
+        def __init__(self) -> None:
+            self.done: torch.Tensor | None = None
+
         def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-            texts = tokenizer.batch_decode(input_ids[:, prompt_length:], skip_special_tokens=True)
-            done = [any(s in text for s in stop if s) for text in texts]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+            if self.done is None:
+                self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            running = (~self.done).nonzero().flatten().tolist()
+            tails = input_ids[running, max(prompt_length, input_ids.shape[1] - window) :]
+            texts = tokenizer.batch_decode(tails, skip_special_tokens=True)
+            for row, text in zip(running, texts, strict=True):
+                if any(s in text for s in stop if s):
+                    self.done[row] = True
+            return self.done.clone()
 
     return StoppingCriteriaList([StopInGeneratedText()])

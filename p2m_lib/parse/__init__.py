@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from p2m_lib.errors import P2MError
+from p2m_lib.parse.layout import with_layout
 from p2m_lib.parse.llm import parse_with_llm
 from p2m_lib.parse.prompt_file import read_prompt
 from p2m_lib.parse.rules import parse_rules
@@ -32,15 +33,15 @@ def parse_prompt(prompt: str, teacher: Teacher | None = None) -> TaskSpec:
             tiny local model cannot follow the JSON request.
 
     Returns:
-        The TaskSpec.
+        The TaskSpec, with the prompt's layout and bare demonstration inputs (`with_layout`).
 
     Raises:
         P2MError: The deterministic parser found no instruction (see `parse_rules`).
     """
     if teacher is None or not teacher.capable:
-        return parse_rules(prompt)
+        return with_layout(parse_rules(prompt))
     try:
-        return parse_with_llm(prompt, teacher)
+        return with_layout(parse_with_llm(prompt, teacher))
     except P2MError as error:
         logger.warning("LLM prompt parsing failed (%s); using the deterministic parser", error)
-        return parse_rules(prompt)
+        return with_layout(parse_rules(prompt))

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from p2m_lib.errors import P2MError
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
+from p2m_lib.progress import quiet_transformers
 from p2m_lib.train.encoding import pad_id, pad_to, prompt_ids, truncate_middle
-from p2m_lib.train.student import quiet_transformers
 
 if TYPE_CHECKING:
     import torch

@@ -1,15 +1,11 @@
-"""Which model to fine-tune: the embedded SmolLM2-135M-Instruct by default, or any HF model."""
+"""Which model to fine-tune: an embedded model by name (SmolLM2-135M by default), or any HF model."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from p2m_lib.embedded import cache_dir, smollm2_gguf
+from p2m_lib.embedded import DEFAULT_STUDENT, EMBEDDED_MODELS, embedded_model, model_folder
 from p2m_lib.errors import P2MError
 from p2m_lib.process.template import DECODER_ONLY, ENCODER_DECODER, ModelKind
 from p2m_lib.progress import console
@@ -18,57 +14,20 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
 DEFAULT_STUDENT_NAMES = (None, "", "default")
-DEFAULT_STUDENT_FOLDER = "smollm2-135m-instruct"
 
 
 def default_student() -> Path:
-    """The embedded SmolLM2-135M-Instruct as a plain Hugging Face folder, converted on first use.
-
-    The GGUF file is quantized and cannot be fine-tuned or saved as is, so it is dequantized to
-    float32 once (about 20 s, 517 MB) into `cache_dir()/students/smollm2-135m-instruct`. The
-    conversion is written to a temporary folder beside it and renamed into place, so an
-    interrupted conversion is never mistaken for a finished one; later calls reuse the folder.
-    """
-    target = cache_dir() / "students" / DEFAULT_STUDENT_FOLDER
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_STUDENT_FOLDER}-", dir=target.parent))
-    try:
-        console.log(f"Converting the embedded SmolLM2-135M-Instruct once into {target}")
-        _convert_embedded(staging)
-        staging.rename(target)
-    except OSError:
-        # Another process finished the same conversion first: use its folder.
-        if not target.is_dir():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _convert_embedded(out: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    folder, gguf_file = smollm2_gguf()
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder,
-            gguf_file=gguf_file,
-            quantization_config=GgufConfig(dequantize=True),
-            trust_remote_code=False,
-        )
-        model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    """The embedded default student as a plain Hugging Face folder, converted on first use."""
+    return model_folder(embedded_model(DEFAULT_STUDENT), console.log)
 
 
 def resolve_student(name_or_path: str | Path | None) -> Path | str:
     """Where to load the student from.
 
     Args:
-        name_or_path: None or "default" for the embedded SmolLM2-135M-Instruct; a model folder;
-            or a model name for `from_pretrained` (needs a reachable hub or a filled HF cache).
+        name_or_path: None or "default" for the embedded SmolLM2-135M-Instruct; the name of an
+            embedded model (`qwen-coder-0.5b`); a model folder; or a model name for
+            `from_pretrained` (needs a reachable hub or a filled HF cache).
 
     Returns:
         The folder's path, or the model name unchanged.
@@ -78,6 +37,8 @@ def resolve_student(name_or_path: str | Path | None) -> Path | str:
     """
     if name_or_path in DEFAULT_STUDENT_NAMES:
         return default_student()
+    if name_or_path in EMBEDDED_MODELS:
+        return model_folder(EMBEDDED_MODELS[str(name_or_path)], console.log)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -94,17 +55,3 @@ def model_kind(config: PretrainedConfig) -> ModelKind:
 def student_name(student: Path | str) -> str:
     """A short display name: the folder's name, or the hub name as given."""
     return student.name if isinstance(student, Path) else str(student)
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Hide transformers' tqdm bars (p2m shows its own progress) and restore the setting after."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()

@@ -39,12 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 from p2m_lib.config import TrainConfig
 from p2m_lib.errors import P2MError
+from p2m_lib.hardware import bf16_supported
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
-from p2m_lib.progress import progress_bar
+from p2m_lib.progress import progress_bar, quiet_transformers
 from p2m_lib.train.card import write_model_card
 from p2m_lib.train.encoding import IGNORE_INDEX, encode_example, make_collator, target_window
 from p2m_lib.train.predict import StudentPredictor
-from p2m_lib.train.student import model_kind, quiet_transformers, student_name
+from p2m_lib.train.student import model_kind, student_name
 from p2m_lib.types import TrainResult
 
 if TYPE_CHECKING:
@@ -628,15 +629,6 @@ def _max_new_tokens(train_data: list[dict[str, list[int]]], max_length: int) -> 
     """
     longest = max(sum(label >= 0 for label in row["labels"]) for row in train_data)
     return min(max_length, max(16, 2 * longest))
-
-
-def bf16_supported() -> bool:
-    """Whether bfloat16 arithmetic is native here: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def _generation_config(

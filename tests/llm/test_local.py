@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from p2m_lib.embedded import smollm2_gguf
+from p2m_lib.embedded import embedded_model
 from p2m_lib.errors import P2MError
 from p2m_lib.llm import LocalTeacher, OpenAITeacher, Teacher, make_teacher
 from p2m_lib.llm.base import cut_at_stop
@@ -101,12 +101,27 @@ def test_cut_at_stop_keeps_the_text_before_the_earliest_stop(
     assert cut_at_stop(text, stop) == expected
 
 
-def test_make_teacher_auto_is_local_without_a_base_url() -> None:
+def test_make_teacher_auto_is_the_default_embedded_teacher_without_a_base_url() -> None:
     teacher = make_teacher()
 
     assert isinstance(teacher, LocalTeacher)
-    assert teacher.name == "SmolLM2-135M-Instruct (embedded)"
-    assert isinstance(make_teacher("local"), LocalTeacher)
+    assert (teacher.name, teacher.capable) == ("Qwen2.5-Coder-1.5B-Instruct (embedded)", False)
+    assert make_teacher("local").embedded == teacher.embedded
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "capable"),
+    [
+        ("qwen-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct", False),
+        ("qwen-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct", False),
+        ("smollm2-135m", "SmolLM2-135M-Instruct", False),
+    ],
+)
+def test_make_teacher_takes_an_embedded_model_by_name(name: str, title: str, capable: bool) -> None:
+    teacher = make_teacher(name)
+
+    assert isinstance(teacher, LocalTeacher) and not teacher.chat
+    assert (teacher.embedded.name, teacher.name, teacher.capable) == (name, f"{title} (embedded)", capable)
 
 
 def test_make_teacher_auto_uses_the_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +150,8 @@ def test_make_teacher_openai_names_the_missing_variable(
 
 def test_make_teacher_takes_a_model_folder_or_gguf_file(tiny_causal_lm_dir: Path) -> None:
     folder_teacher = make_teacher(str(tiny_causal_lm_dir))
-    gguf_folder, gguf_name = smollm2_gguf()
+    gguf = embedded_model("smollm2-135m").chunk_path(1)
+    gguf_folder, gguf_name = gguf.parent, gguf.name
     gguf_teacher = make_teacher(str(gguf_folder / gguf_name))
 
     assert isinstance(folder_teacher, LocalTeacher) and folder_teacher.name == tiny_causal_lm_dir.name
@@ -143,13 +159,17 @@ def test_make_teacher_takes_a_model_folder_or_gguf_file(tiny_causal_lm_dir: Path
 
 
 def test_make_teacher_rejects_a_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(P2MError, match="is not 'auto', 'local', 'openai', a model folder"):
+    expected = (
+        "is not 'auto', 'local', 'openai', an embedded model "
+        "\\(qwen-coder-1.5b, qwen-coder-0.5b, smollm2-135m\\), a model folder"
+    )
+    with pytest.raises(P2MError, match=expected):
         make_teacher(str(tmp_path / "missing"))
 
 
 @pytest.mark.slow
 def test_embedded_teacher_continues_a_short_prompt() -> None:
-    teacher = LocalTeacher()
+    teacher = LocalTeacher(embedded=embedded_model("smollm2-135m"))
 
     (completion,) = teacher.complete(
         ["The capital of France is"], SamplingParams(temperature=0.0, max_tokens=4)

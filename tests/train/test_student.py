@@ -1,4 +1,4 @@
-"""Choosing the student, and the one-time conversion of the embedded SmolLM2 GGUF."""
+"""Choosing the student: the embedded default, an embedded model by name, a folder or a hub name."""
 
 import pytest
 from transformers import LlamaConfig, T5Config
@@ -6,8 +6,6 @@ from transformers import LlamaConfig, T5Config
 from p2m_lib.errors import P2MError
 from p2m_lib.train import default_student, model_kind, resolve_student
 from p2m_lib.train import student as student_module
-
-STUDENTS = ("students", "smollm2-135m-instruct")
 
 
 def test_model_kind_from_config():
@@ -35,47 +33,20 @@ def test_a_missing_folder_path_is_an_error(tmp_path):
         resolve_student(str(tmp_path / "missing"))
 
 
-def test_an_existing_conversion_is_reused_without_converting(monkeypatch, tmp_path):
-    monkeypatch.setenv("P2M_CACHE_DIR", str(tmp_path))
-    target = tmp_path.joinpath(*STUDENTS)
-    target.mkdir(parents=True)
-    monkeypatch.setattr(student_module, "_convert_embedded", _fail)
+def test_an_embedded_model_name_resolves_to_its_converted_folder(monkeypatch, tmp_path):
+    asked = []
 
-    assert default_student() == target
+    def converted(model, log):
+        asked.append(model.name)
+        return tmp_path
 
+    monkeypatch.setattr(student_module, "model_folder", converted)
 
-def test_an_interrupted_conversion_leaves_nothing_behind(monkeypatch, tmp_path):
-    monkeypatch.setenv("P2M_CACHE_DIR", str(tmp_path))
-
-    def half_write(out):
-        (out / "config.json").write_text("{}")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(student_module, "_convert_embedded", half_write)
-
-    with pytest.raises(KeyboardInterrupt):
-        default_student()
-    assert list(tmp_path.joinpath(STUDENTS[0]).iterdir()) == []
+    assert resolve_student("qwen-coder-0.5b") == tmp_path
+    assert asked == ["qwen-coder-0.5b"]
 
 
-def _fail(out):
-    raise AssertionError("the student must not be converted again")
+def test_the_default_student_is_the_embedded_smollm2(monkeypatch, tmp_path):
+    monkeypatch.setattr(student_module, "model_folder", lambda model, log: tmp_path / model.name)
 
-
-@pytest.mark.slow
-def test_the_embedded_gguf_is_converted_once(monkeypatch, tmp_path):
-    monkeypatch.setenv("P2M_CACHE_DIR", str(tmp_path))
-
-    folder = default_student()
-
-    assert folder == tmp_path.joinpath(*STUDENTS)
-    names = {path.name for path in folder.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= names
-    assert not any(name.endswith(".gguf") for name in names)
-    assert "quantization_config" not in (folder / "config.json").read_text()
-    assert [path.name for path in folder.parent.iterdir()] == [STUDENTS[1]]
-    mtime = (folder / "model.safetensors").stat().st_mtime_ns
-
-    monkeypatch.setattr(student_module, "_convert_embedded", _fail)
-    assert default_student() == folder
-    assert (folder / "model.safetensors").stat().st_mtime_ns == mtime
+    assert default_student() == tmp_path / "smollm2-135m"
