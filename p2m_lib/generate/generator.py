@@ -109,7 +109,7 @@ class _Ask:
     input: str = ""
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; a last line cut off by a kill is ignored."""
     if not path.exists():
         return []
@@ -122,7 +122,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _open_for_append(path: Path) -> IO[str]:
+def open_for_append(path: Path) -> IO[str]:
     """Open `path` to append lines, first dropping a last line that a kill cut short.
 
     Without that, the next row would be glued to the broken one and be unreadable too.
@@ -139,8 +139,8 @@ class _Journal:
     """The two append-only files, open for the whole run; every row is flushed as it is written."""
 
     def __init__(self, folder: Path) -> None:
-        self._raw = _open_for_append(folder / RAW_FILE)
-        self._examples = _open_for_append(folder / EXAMPLES_FILE)
+        self._raw = open_for_append(folder / RAW_FILE)
+        self._examples = open_for_append(folder / EXAMPLES_FILE)
 
     def reply(self, row: dict[str, Any]) -> None:
         _write_line(self._raw, row)
@@ -164,7 +164,7 @@ def _load_state(folder: Path, price: Price | None) -> _State:
     state = _State()
     pending: dict[str, None] = {}
     from_replies: list[Example] = []
-    for row in _read_jsonl(folder / RAW_FILE):
+    for row in read_jsonl(folder / RAW_FILE):
         _count_reply(state, row, price)
         if row["step"] == "input":
             pending.update(dict.fromkeys(row.get("accepted", [])))
@@ -173,7 +173,7 @@ def _load_state(folder: Path, price: Price | None) -> _State:
             if row.get("output") is not None:
                 from_replies.append(Example(row["input"], row["output"]))
     state.pending_inputs = list(pending)
-    on_disk = [Example(r["input"], r["output"]) for r in _read_jsonl(folder / EXAMPLES_FILE)]
+    on_disk = [Example(r["input"], r["output"]) for r in read_jsonl(folder / EXAMPLES_FILE)]
     # raw.jsonl is written first: an example accepted just before a kill may be missing here.
     recorded = set(on_disk)
     state.unrecorded = [e for e in from_replies if e not in recorded]

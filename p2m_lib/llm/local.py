@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     import torch
 
 # Sequences per generate call that kept both cores of the reference machine busy without running
-# out of cache: 16 of them made the 1.5B teacher 9x faster than one (docs/BENCHMARKS.md, Teacher).
-WAVE_SEQUENCES = 16
+# out of cache: 10 prompts of 3 samples each answered at 1.2 s a prompt, 5 at 1.5 s (docs/BENCHMARKS.md).
+WAVE_SEQUENCES = 32
 
 
 class LocalTeacher:
@@ -87,12 +87,15 @@ class LocalTeacher:
 
         self._load()
         batch = self._tokenizer(list(prompts), return_tensors="pt", padding=True)
+        prompt_length = batch["input_ids"].shape[1]
+        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
+        kwargs = self._generate_kwargs(params, prompt_length)
         with torch.inference_mode():
-            prompt_length = batch["input_ids"].shape[1]
-            output = self._model.generate(**batch, **self._generate_kwargs(params, prompt_length))
+            if kwargs["num_return_sequences"] > 1 and prompt_length > 1:
+                batch, kwargs = self._with_shared_prefill(batch, kwargs)
+            output = self._model.generate(**batch, **kwargs)
         generated = output[:, prompt_length:]
         per_prompt = generated.shape[0] // len(prompts)
-        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         return [
             self._completion(generated[i * per_prompt : (i + 1) * per_prompt], prompt_lengths[i], params)
             for i in range(len(prompts))
@@ -112,6 +115,30 @@ class LocalTeacher:
         if params.stop:
             kwargs["stopping_criteria"] = _stop_criteria(self._tokenizer, params.stop, prompt_length)
         return kwargs
+
+    def _with_shared_prefill(self, batch: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Read each prompt once for its n samples: the batch and arguments that `generate` then takes.
+
+        `generate` repeats every prompt n times before reading it, and reading (prefill) is most
+        of the work for short answers after a few-shot prompt: output requests with 3 samples
+        each spent two thirds of their time reading the same prompts again. Here the prompts,
+        all but their last token, are read once; the cache is repeated n times and `generate`
+        reads only the last token of each copy.
+        """
+        n = kwargs["num_return_sequences"]
+        mask = batch["attention_mask"]
+        # Left padding: positions count from each prompt's first real token, as generate counts them.
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        prefill = self._model(
+            input_ids=batch["input_ids"][:, :-1],
+            attention_mask=mask[:, :-1],
+            position_ids=positions[:, :-1],
+            use_cache=True,
+        )
+        cache = prefill.past_key_values
+        cache.batch_repeat_interleave(n)
+        repeated = {key: value.repeat_interleave(n, dim=0) for key, value in batch.items()}
+        return repeated, kwargs | {"num_return_sequences": 1, "cache": cache}
 
     def _completion(self, sequences: torch.Tensor, prompt_tokens: int, params: SamplingParams) -> Completion:
         rows = sequences.tolist()

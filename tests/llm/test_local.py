@@ -177,3 +177,52 @@ def test_embedded_teacher_continues_a_short_prompt() -> None:
 
     assert completion.texts[0].strip()
     assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
+
+
+def test_batched_greedy_answers_equal_unbatched_ones(tiny_teacher: LocalTeacher) -> None:
+    prompts = ["Input: a\nOutput:", "Input: the longest of these prompts by far\nOutput:", "x", "Input: b c"]
+    params = SamplingParams(temperature=0.0, max_tokens=6, stop=("\n\n",))
+
+    batched = tiny_teacher.complete(prompts, params)
+    alone = [tiny_teacher.complete([prompt], params)[0] for prompt in prompts]
+
+    assert [c.texts for c in batched] == [c.texts for c in alone]
+
+
+def test_the_stop_check_decodes_only_the_tails_of_running_sequences(smollm2_tokenizer_dir: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    decoded: list[int] = []
+    original = tokenizer.batch_decode
+
+    def counting_decode(rows, **kwargs):
+        decoded.extend(len(row) for row in rows)
+        return original(rows, **kwargs)
+
+    tokenizer.batch_decode = counting_decode
+    [criteria] = _stop_criteria(tokenizer, ["\n\n"], prompt_length=1)
+    one_word = tokenizer(" word")["input_ids"]
+    rows = [[0] + one_word * 12, [0] + one_word * 11 + tokenizer("\n\n")["input_ids"]]
+
+    first = criteria(torch.tensor(rows), scores=None)
+    second = criteria(torch.tensor([row + one_word for row in rows]), scores=None)
+
+    assert first.tolist() == [False, True] and second.tolist() == [False, True]
+    # Three tokens of the two rows, then three of the one still running: never whole sequences.
+    assert decoded == [3, 3, 3]
+
+
+def test_samples_share_one_prefill_and_match_plain_decoding(tiny_teacher: LocalTeacher) -> None:
+    # At a vanishing temperature sampling is greedy: every sample must be the greedy text, which
+    # shows that the shared, repeated cache continues each prompt exactly where it ends.
+    near_greedy = SamplingParams(n=3, temperature=1e-6, max_tokens=6)
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=6)
+    prompts = ["Input: a\nOutput:", "Input: the longest of these prompts by far\nOutput:"]
+
+    sampled = tiny_teacher.complete(prompts, near_greedy)
+    expected = tiny_teacher.complete(prompts, greedy)
+
+    assert [c.texts for c in sampled] == [c.texts * 3 for c in expected]
+    assert [c.prompt_tokens for c in sampled] == [c.prompt_tokens for c in expected]
