@@ -33,7 +33,7 @@ def component_teacher(spec: str, base_url: str, model: str) -> Teacher:
     cluster and inherited from the caller's environment in a local run.
 
     Args:
-        spec: auto, local, openai or a model folder (see `p2m_lib.llm.make_teacher`).
+        spec: auto, local, openai, an embedded model or a folder (see `p2m_lib.llm.make_teacher`).
         base_url: An OpenAI-compatible URL; when set it wins over `spec`.
         model: The teacher model's name on that server.
 

@@ -22,6 +22,8 @@ class GenerationConfig:
         max_new_tokens: Longest teacher reply for an input or an output.
         max_cost: Most money (USD) to spend on the teacher, over all runs into the same folder;
             None for no limit. Priced by `p2m_lib.llm.cost.PriceTable`.
+        judge: After generation, ask the teacher whether each kept pair is correct and drop
+            those it judges wrong (`p2m_lib.generate.judge`).
     """
 
     num_examples: int = 40
@@ -33,6 +35,7 @@ class GenerationConfig:
     batch_size: int = 4
     max_new_tokens: int = 48
     max_cost: float | None = None
+    judge: bool = False
 
 
 @dataclass(frozen=True)

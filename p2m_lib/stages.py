@@ -29,6 +29,8 @@ TRAIN_RESULT_FILE = "p2m_train_result.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 METRICS_FILE = "metrics.json"
 LABELLED_FILE = "examples.jsonl"
+# Fewer examples than this split into nothing useful: a student trained on them learns nothing.
+MIN_TRAINING_EXAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ def parse_stage(prompt: str, task_path: Path, teacher: Any) -> TaskSpec:
 def generate_stage(task_path: Path, out_dir: Path, teacher: Any, config: GenerationConfig, seed: int) -> dict:
     """Generate examples into `out_dir` (raw.jsonl, examples.jsonl, stats.json); resumes."""
     from p2m_lib.generate import DatasetGenerator
+    from p2m_lib.generate.judge import judge_examples
 
     task = TaskSpec.from_dict(read_json(task_path))
     result = DatasetGenerator(teacher, config, seed=seed, max_cost=config.max_cost).generate(task, out_dir)
@@ -102,9 +105,39 @@ def generate_stage(task_path: Path, out_dir: Path, teacher: Any, config: Generat
         "stopped_by": result.stopped_by,
         "failed_requests": result.failed_requests,
         "faults": result.faults,
+        "sample_agreement": sample_agreement(out_dir),
     }
+    if config.judge:
+        stats["judge"] = judge_examples(teacher, task, list(result.examples), out_dir).to_dict()
     write_json(out_dir / STATS_FILE, stats)
     return stats
+
+
+def generation_metrics(stats: dict[str, Any]) -> dict[str, float]:
+    """The generate step's figures for KFP's Metrics: counts, agreement and the judge's verdicts."""
+    figures = {
+        "generated": stats["generated"],
+        "requests": stats["usage"]["requests"],
+        "rejected": sum(stats["rejected"].values()),
+    }
+    if stats.get("sample_agreement") is not None:
+        figures["sample_agreement"] = stats["sample_agreement"]
+    if judge := stats.get("judge"):
+        figures |= {"judge_kept": judge["kept"], "judge_dropped": sum(judge["dropped"].values())}
+    return figures
+
+
+def sample_agreement(generated_dir: Path) -> float | None:
+    """The mean share (in percent) of the teacher's samples that agree with each kept answer.
+
+    An estimate of how reliable the teacher's labels are where no real test set says so: a
+    teacher that gives the same answer every time it is asked is more often right.
+    """
+    from p2m_lib.generate import RAW_FILE
+    from p2m_lib.generate.generator import read_jsonl
+
+    shares = [row["agreement"] for row in read_jsonl(generated_dir / RAW_FILE) if "agreement" in row]
+    return round(100 * sum(shares) / len(shares), 1) if shares else None
 
 
 def labelled_stage(
@@ -160,13 +193,19 @@ def process_stage(
     from transformers import AutoConfig
 
     from p2m_lib.generate import EXAMPLES_FILE
+    from p2m_lib.generate.judge import judged_wrong
     from p2m_lib.process import TaskTemplate, make_splits, read_split, write_splits
     from p2m_lib.train import model_kind, resolve_student
 
     task = TaskSpec.from_dict(read_json(task_path))
     examples_file = generated_dir / EXAMPLES_FILE
+    dropped = judged_wrong(generated_dir)
     generated = (
-        [Example(r["input"], r["output"]) for r in read_split(examples_file)]
+        [
+            Example(r["input"], r["output"])
+            for r in read_split(examples_file)
+            if (r["input"], r["output"]) not in dropped
+        ]
         if examples_file.exists()
         else []
     )
@@ -188,6 +227,8 @@ def process_stage(
             f"(rejected: {_describe(stats['rejected'])}); its replies are in {generated_dir}. "
             "Use a capable teacher (set P2M_LLM_BASE_URL) or pass labelled data with --dataset"
         )
+    if len(generated) + len(labelled) < MIN_TRAINING_EXAMPLES:
+        raise P2MError(_too_few(generated_dir, len(generated), len(labelled), len(dropped)))
     config = AutoConfig.from_pretrained(resolve_student(student), trust_remote_code=False)
     template = TaskTemplate(instruction=task.instruction, kind=model_kind(config))
     splits = make_splits(generated, labelled, profile.val_fraction, profile.test_fraction, seed)
@@ -199,6 +240,19 @@ def process_stage(
     }
     write_json(data_dir / STATS_FILE, stats)
     return stats
+
+
+def _too_few(generated_dir: Path, generated: int, labelled: int, judged_wrong: int) -> str:
+    """Why a run has too few examples to train on, and what to change."""
+    stats = read_json(generated_dir / STATS_FILE)
+    judge = f", {judged_wrong} more judged wrong by the teacher" if judged_wrong else ""
+    return (
+        f"only {generated + labelled} examples to train on ({generated} generated, {labelled} labelled; "
+        f"the filters rejected {_describe(stats['rejected'])}{judge}); at least {MIN_TRAINING_EXAMPLES} "
+        "are needed. Ask for more with --num-examples, use a stronger --teacher"
+        + (", turn the judge off" if judged_wrong else "")
+        + " or add labelled data with --dataset"
+    )
 
 
 def _describe(counts: dict[str, int]) -> str:
@@ -337,7 +391,12 @@ def report_stage(
         "parsed": task,
         "task": {"instruction": task["instruction"]},
         "teacher": {"name": generation["teacher"], "usage": generation["usage"]},
-        "data": data | {"rejected": generation["rejected"]},
+        "data": data
+        | {
+            "rejected": generation["rejected"],
+            "sample_agreement": generation.get("sample_agreement"),
+            "judge": generation.get("judge"),
+        },
         "model": {
             "name": training["name"],
             "path": run_info["model_path"],

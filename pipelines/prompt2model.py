@@ -95,7 +95,7 @@ def build_prompt2model(
             generation: GenerationConfig fields to change, e.g. {"max_requests": 500, "max_cost": 2.5}.
             training: TrainConfig fields to change, e.g. {"epochs": 3, "learning_rate": 5e-5, "lora": true}.
             seed: Seed for sampling and splitting.
-            teacher: auto, local, openai or a model folder; used when teacher_base_url is empty.
+            teacher: auto, local, openai, an embedded model or a folder; used when teacher_base_url is empty.
             teacher_base_url: The teacher's OpenAI-compatible endpoint; its key comes from the
                 p2m-teacher secret.
             teacher_model: The teacher model's name on that endpoint.

@@ -34,7 +34,7 @@ def evaluate(
         test_input_col: Input column(s) of test_dataset_path, comma-separated.
         test_output_col: Output column of test_dataset_path.
         bertscore_model: Encoder for BERTScore; empty for the embedded MiniLM.
-        teacher: auto, local, openai or a model folder; used when teacher_base_url is empty.
+        teacher: auto, local, openai, an embedded model or a folder; used when teacher_base_url is empty.
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.
 

@@ -38,7 +38,8 @@ def gather_labelled(
             use instead of the best usable candidate, with or without candidates; empty to choose.
         retrieved_columns: IN[,IN...]->OUT: the retrieved dataset's columns; empty to take them from
             the catalog's mapping, the teacher or conventional names.
-        teacher: auto, local, openai or a model folder; only a capable (remote) one chooses columns.
+        teacher: auto, local, openai, an embedded model or a folder; only a capable (remote) one
+            chooses columns.
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.
 

@@ -21,7 +21,7 @@ def parse(
     Args:
         prompt: The user's prompt: an instruction, then optional demonstrations.
         task: The parsed task, task.json: instruction, examples, prompt, retrieval_instruction.
-        teacher: auto, local, openai or a model folder; used when teacher_base_url is empty.
+        teacher: auto, local, openai, an embedded model or a folder; used when teacher_base_url is empty.
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.
 

@@ -28,7 +28,7 @@ def retrieve_datasets(
             configs and column mapping when it has them.
         table: The same list as a Markdown table.
         top_k: How many datasets to list.
-        teacher: auto, local, openai or a model folder; only a capable (remote) one reranks.
+        teacher: auto, local, openai, an embedded model or a folder; only a capable (remote) one reranks.
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.
 

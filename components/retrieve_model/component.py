@@ -28,7 +28,7 @@ def retrieve_model(
         student: The user's choice; when set it is kept and the ranking is only listed.
         max_size_bytes: The largest model weights allowed.
         top_k: How many ranked models to list.
-        teacher: auto, local, openai or a model folder; only a capable (remote) one writes the
+        teacher: auto, local, openai, an embedded model or a folder; only a capable (remote) one writes the
             hypothetical model card (HyDE).
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.

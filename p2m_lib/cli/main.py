@@ -74,12 +74,17 @@ PromptFile = Annotated[
 ]
 
 
+TEACHER_HELP = (
+    "auto, local, openai, an embedded model (qwen-coder-1.5b, qwen-coder-0.5b, smollm2-135m) "
+    "or a model folder."
+)
+
 @app.command()
 @user_errors
 def parse(
     prompt_file: PromptFile,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    teacher: Annotated[str, typer.Option(help="auto, local, openai or a local model folder.")] = "auto",
+    teacher: Annotated[str, typer.Option(help=TEACHER_HELP)] = "auto",
 ) -> None:
     """Split a prompt into its instruction and demonstrations."""
     from p2m_lib.llm import make_teacher
@@ -103,8 +108,11 @@ def run(
         "runs/latest"
     ),
     profile: Annotated[str, typer.Option(help="quick or standard.")] = "quick",
-    teacher: Annotated[str, typer.Option(help="auto, local, openai or a local model folder.")] = "auto",
-    student: Annotated[str | None, typer.Option(help="Student model folder or hub name.")] = None,
+    teacher: Annotated[str, typer.Option(help=TEACHER_HELP)] = "auto",
+    student: Annotated[
+        str | None,
+        typer.Option(help="An embedded model (smollm2-135m, qwen-coder-0.5b), a model folder or hub name."),
+    ] = None,
     dataset: Annotated[Path | None, typer.Option(help="Labelled data to train on (JSONL, CSV, ...).")] = None,
     input_col: Annotated[str, typer.Option(help="Input column(s) of --dataset, comma-separated.")] = "input",
     output_col: Annotated[str, typer.Option(help="Output column of --dataset.")] = "output",
@@ -138,6 +146,9 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="With --estimate: print JSON.")] = False,
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder (embedded MiniLM).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, splits and training.")] = 42,
+    judge: Annotated[
+        bool, typer.Option("--judge", help="The teacher checks each generated pair; those it rejects go.")
+    ] = False,
     lora: Annotated[
         bool, typer.Option("--lora", help="Train LoRA adapters (learning rate 1e-3) instead of every weight.")
     ] = False,
@@ -159,7 +170,11 @@ def run(
     limits = {"num_examples": num_examples, "max_requests": max_requests, "max_cost": max_cost}
     chosen = replace(
         chosen,
-        generation=replace(chosen.generation, **{k: v for k, v in limits.items() if v is not None}),
+        generation=replace(
+            chosen.generation,
+            **{k: v for k, v in limits.items() if v is not None},
+            judge=judge or chosen.generation.judge,
+        ),
         train=tuned_training(chosen.train, lora, learning_rate),
     )
     options = RunOptions(

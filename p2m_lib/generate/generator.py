@@ -501,8 +501,12 @@ class _Run:
     def _take_output(self, row: dict[str, Any], new_input: str, completion: Completion) -> None:
         samples = [prompts.extract_output(text) for text in completion.texts]
         output, reason = self.output_filter.choose(new_input, samples)
+        # How many samples agree with the kept answer: how sure the teacher was of its label.
+        agreement = samples.count(output) / len(samples) if output is not None and samples else None
         self.journal.reply(
-            row | {"input": new_input, "output": output, "rejected": [reason] if reason else []}
+            row
+            | {"input": new_input, "output": output, "rejected": [reason] if reason else []}
+            | ({"agreement": round(agreement, 4)} if agreement is not None else {})
         )
         if output is None:
             self.state.rejected[reason] += 1

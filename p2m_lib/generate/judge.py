@@ -115,4 +115,5 @@ def judge_examples(
 
 def judged_wrong(folder: Path) -> set[tuple[str, str]]:
     """The (input, output) pairs the judge dropped in `folder`; empty when no judge ran."""
-    return {(row["input"], row["output"]) for row in read_jsonl(folder / JUDGED_FILE) if row["verdict"] == WRONG}
+    rows = read_jsonl(folder / JUDGED_FILE)
+    return {(row["input"], row["output"]) for row in rows if row["verdict"] == WRONG}

@@ -116,7 +116,9 @@ class LocalTeacher:
             kwargs["stopping_criteria"] = _stop_criteria(self._tokenizer, params.stop, prompt_length)
         return kwargs
 
-    def _with_shared_prefill(self, batch: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _with_shared_prefill(
+        self, batch: Any, kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Read each prompt once for its n samples: the batch and arguments that `generate` then takes.
 
         `generate` repeats every prompt n times before reading it, and reading (prefill) is most
