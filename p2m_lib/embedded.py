@@ -250,6 +250,11 @@ def gguf_architecture(path: Path) -> str:
     return field.contents() if field is not None else ""
 
 
+def folder_bytes(folder: Path) -> int:
+    """The size on disk of every file under `folder`."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
 def _sha256(path: Path) -> str:
     hasher = hashlib.sha256()
     with path.open("rb") as handle:

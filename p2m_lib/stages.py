@@ -28,6 +28,7 @@ STATS_FILE = "stats.json"
 TRAIN_RESULT_FILE = "p2m_train_result.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 METRICS_FILE = "metrics.json"
+FOOTPRINT_FILE = "footprint.json"
 LABELLED_FILE = "examples.jsonl"
 # Fewer examples than this split into nothing useful: a student trained on them learns nothing.
 MIN_TRAINING_EXAMPLES = 10
@@ -328,16 +329,34 @@ def evaluate_stage(
         test_sets["real_test"] = ("real_", real_test.load())
     evaluations: dict[str, Any] = {}
     predictions: list[dict[str, Any]] = []
+    seconds = {"student": 0.0, "teacher": 0.0}
     for split, (prefix, examples) in test_sets.items():
         student, baseline, rows = _compare(
-            task, model_dir, teacher, examples[:limit], profile, bertscore_model
+            task, model_dir, teacher, examples[:limit], profile, bertscore_model, seconds
         )
         evaluations[f"{prefix}metrics"] = student.to_dict()
         evaluations[f"{prefix}baseline_metrics"] = baseline.to_dict()
         predictions += [row | {"split": split} for row in rows]
     write_jsonl(out_dir / PREDICTIONS_FILE, predictions)
     write_json(out_dir / METRICS_FILE, evaluations)
+    write_json(out_dir / FOOTPRINT_FILE, _footprint(model_dir, teacher, seconds, len(predictions)))
     return evaluations
+
+
+def _footprint(model_dir: Path, teacher: Any, seconds: dict[str, float], answers: int) -> dict[str, Any]:
+    """Student and teacher side by side: size on disk, parameters where known, time per answer.
+
+    Milliseconds per answer are measured over the whole evaluation, each model answering in its
+    own batches; a remote teacher's size is unknown.
+    """
+    from p2m_lib.embedded import folder_bytes
+
+    teacher_size = teacher.footprint() if hasattr(teacher, "footprint") else {}
+    per_answer = {who: round(1000 * spent / max(answers, 1), 1) for who, spent in seconds.items()}
+    return {
+        "student": {"disk_bytes": folder_bytes(model_dir), "ms_per_answer": per_answer["student"]},
+        "teacher": {"name": teacher.name, **teacher_size, "ms_per_answer": per_answer["teacher"]},
+    }
 
 
 def _compare(
@@ -347,15 +366,27 @@ def _compare(
     examples: list[Example],
     profile: Profile,
     bertscore_model: str | None,
+    seconds: dict[str, float],
 ) -> tuple[Metrics, Metrics, list[dict[str, Any]]]:
+    """Both models' answers to `examples` and their scores; adds the time each took to `seconds`."""
+    import time
+
     from p2m_lib.evaluate import score
     from p2m_lib.evaluate.baseline import teacher_predictions
     from p2m_lib.train import StudentPredictor
 
     inputs = [e.input for e in examples]
     references = [e.output for e in examples]
-    student = StudentPredictor.load(model_dir).predict(inputs)
+    predictor = StudentPredictor.load(model_dir)
+    started = time.perf_counter()
+    student = predictor.predict(inputs)
+    seconds["student"] += time.perf_counter() - started
+    # A local teacher's first answer would include loading it: load it first, time only answering.
+    if hasattr(teacher, "load"):
+        teacher.load()
+    started = time.perf_counter()
     baseline = teacher_predictions(teacher, task, inputs, profile.max_new_tokens)
+    seconds["teacher"] += time.perf_counter() - started
     rows = [
         {"input": i, "reference": r, "prediction": s, "teacher": t}
         for i, r, s, t in zip(inputs, references, student, baseline, strict=True)

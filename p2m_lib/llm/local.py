@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from p2m_lib.embedded import DEFAULT_TEACHER, EmbeddedModel, embedded_model, model_folder
+from p2m_lib.embedded import DEFAULT_TEACHER, EmbeddedModel, embedded_model, folder_bytes, model_folder
 from p2m_lib.errors import P2MError
 from p2m_lib.llm.base import cut_at_stop
 from p2m_lib.types import Completion, SamplingParams
@@ -85,7 +85,7 @@ class LocalTeacher:
             return []
         import torch
 
-        self._load()
+        self.load()
         batch = self._tokenizer(list(prompts), return_tensors="pt", padding=True)
         prompt_length = batch["input_ids"].shape[1]
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
@@ -160,7 +160,8 @@ class LocalTeacher:
         ends = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id} - {None}
         return next((i for i, token in enumerate(sequence) if token in ends), len(sequence))
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Load the model now; `complete` loads it on first use otherwise."""
         if self._model is not None:
             return
         import torch
@@ -185,6 +186,13 @@ class LocalTeacher:
         self._tokenizer = tokenizer
         self._model = model.eval()
 
+    def footprint(self) -> dict[str, int]:
+        """The model's parameters and its size on disk (the folder, or the GGUF file); loads it."""
+        self.load()
+        folder, gguf_file = self._source(print)
+        disk = (folder / gguf_file).stat().st_size if gguf_file else folder_bytes(folder)
+        return {"parameters": sum(p.numel() for p in self._model.parameters()), "disk_bytes": disk}
+
     def _source(self, log: Any) -> tuple[Path, str | None]:
         """The folder to load from and the GGUF file in it, if any."""
         if self.embedded is not None:
@@ -196,11 +204,9 @@ class LocalTeacher:
 
 
 def _use_physical_cores(torch: Any) -> None:
-    """One torch thread per core this process may use (P2M_THREADS overrides).
+    """One torch thread per core this process may use, or P2M_THREADS of them.
 
-    torch's default can exceed the cores a container or `taskset` grants, and oversubscribed
-    threads spin against each other: on a busy 2-core machine, 2 threads ran at a tenth of 1
-    thread's speed (docs/BENCHMARKS.md).
+    torch counts the machine's cores, which can exceed those a container or `taskset` grants.
     """
     wanted = os.environ.get("P2M_THREADS")
     threads = int(wanted) if wanted else len(os.sched_getaffinity(0))
