@@ -7,13 +7,17 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.logging import RichHandler
 
 from p2m_lib.errors import P2MError
 from p2m_lib.progress import console
+
+if TYPE_CHECKING:
+    from p2m_lib.llm.cost import Estimate
+    from pipelines.local import RunOptions
 
 app = typer.Typer(
     help="From a prompt to a small, evaluated, deployable model (Prompt2Model).",
@@ -150,10 +154,8 @@ def run(
     from dataclasses import replace
 
     from p2m_lib.config import get_profile, tuned_training
-    from p2m_lib.run import RunOptions
-    from p2m_lib.run import estimate as estimate_cost
     from p2m_lib.stages import LabelledData
-    from pipelines.local import run_pipeline_locally
+    from pipelines.local import RunOptions, run_pipeline_locally
 
     chosen = get_profile(profile)
     limits = {"num_examples": num_examples, "max_requests": max_requests, "max_cost": max_cost}
@@ -182,11 +184,26 @@ def run(
         seed=seed,
     )
     if estimate:
-        expected = estimate_cost(options)
+        expected = _estimate(options)
         typer.echo(json.dumps(expected.to_dict()) if as_json else expected.describe())
         return
     summary = run_pipeline_locally(options)
     _print_summary(summary, out)
+
+
+def _estimate(options: RunOptions) -> Estimate:
+    """The expected requests, tokens and cost of the run's generation.
+
+    Nothing is generated; with a capable teacher, parsing the prompt costs one small request.
+    """
+    from p2m_lib.llm import make_teacher
+    from p2m_lib.parse import parse_prompt, read_prompt
+    from p2m_lib.stages import estimate_generation
+
+    teacher = make_teacher(options.teacher)
+    task = parse_prompt(read_prompt(options.prompt_file), teacher)
+    generation = options.profile.generation
+    return estimate_generation(task, options.out_dir / "generated", teacher, generation, options.seed)
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
