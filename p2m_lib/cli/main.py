@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.logging import RichHandler
 
-from p2m_lib.errors import P2MError
+from p2m_lib.cli.common import user_errors
 from p2m_lib.progress import console
 
 if TYPE_CHECKING:
@@ -24,7 +22,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _register_subcommands() -> None:
@@ -38,25 +35,6 @@ def _register_subcommands() -> None:
     register_serving_commands(app)
     app.command("compile")(user_errors(compile_command))
     app.command("submit")(user_errors(submit_command))
-
-
-def user_errors(command: F) -> F:
-    """Turn a P2MError into one line on stderr and exit 2; an interruption into a resume hint."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except P2MError as error:
-            console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print(
-                "interrupted: everything finished so far is on disk; rerun the same command to resume"
-            )
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
