@@ -23,15 +23,9 @@ from p2m_lib.process import TaskTemplate
 from p2m_lib.train import StudentPredictor, encode_example, make_collator, planned_steps, train
 from p2m_lib.train.encoding import IGNORE_INDEX, target_window
 from p2m_lib.train.predict import cut_at_stop
-from p2m_lib.train.trainer import (
-    is_better,
-    stop_strings,
-    target_loss,
-    validation_interval,
-    validation_rows,
-    validation_tolerance,
-    validations_without_progress,
-)
+from p2m_lib.train.recipe import stop_strings, validation_interval, validation_rows
+from p2m_lib.train.selection import is_better, validation_tolerance, validations_without_progress
+from p2m_lib.train.validating_trainer import target_loss
 
 M = IGNORE_INDEX
 TEMPLATE = TaskTemplate("Repeat the word.", "decoder-only")
