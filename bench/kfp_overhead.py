@@ -11,7 +11,7 @@ Both runners get the same options: a loopback OpenAI-compatible teacher that ans
 (`tiny`: a two-layer Llama with the SmolLM2 tokenizer, built here; `default`: the embedded
 SmolLM2-135M, the quick profile's student). Runs alternate between the runners, each into a
 fresh folder and in a fresh Python process timed from its start, as `p2m run` is. Overhead =
-the local runner's wall time minus the in-process runner's; it does not grow with the number of
+the local runner's wall time minus the in-process baseline's; it does not grow with the number of
 training steps, since both runners train the same steps the same way.
 `quick_fraction` relates it to a full quick-profile run (at most 60 steps), estimated as this
 run's in-process time plus the skipped steps at the seconds per step measured by one more
