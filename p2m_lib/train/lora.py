@@ -25,6 +25,7 @@ LORA_TARGETS = {
 
 
 def with_lora(model: PreTrainedModel, template: TaskTemplate) -> PreTrainedModel:
+    """`model` wrapped by peft with LoRA adapters on its projections: only the adapters train."""
     from peft import LoraConfig, TaskType, get_peft_model
 
     task_type = TaskType.CAUSAL_LM if template.kind == DECODER_ONLY else TaskType.SEQ_2_SEQ_LM
