@@ -11,7 +11,7 @@ Both runners get the same options: a loopback OpenAI-compatible teacher that ans
 (`tiny`: a two-layer Llama with the SmolLM2 tokenizer, built here; `default`: the embedded
 SmolLM2-135M, the quick profile's student). Runs alternate between the runners, each into a
 fresh folder and in a fresh Python process timed from its start, as `p2m run` is. Overhead =
-the local runner's wall time minus the in-process runner's; it does not grow with the number of
+the local runner's wall time minus the in-process baseline's; it does not grow with the number of
 training steps, since both runners train the same steps the same way.
 `quick_fraction` relates it to a full quick-profile run (at most 60 steps), estimated as this
 run's in-process time plus the skipped steps at the seconds per step measured by one more
@@ -44,10 +44,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from openai_server import OpenAICompatServer  # noqa: E402
 
+from p2m_lib import stages  # noqa: E402
 from p2m_lib.config import get_profile  # noqa: E402
-from p2m_lib.run import RunOptions, run  # noqa: E402
 from p2m_lib.train import default_student  # noqa: E402
-from pipelines.local import run_pipeline_locally  # noqa: E402
+from pipelines.local import RunOptions, run_pipeline_locally  # noqa: E402
 
 PROMPT = "Write the word in capital letters.\n\nInput: apple\nOutput: APPLE\n\nInput: river\nOutput: RIVER\n"
 QUICK_MAX_STEPS = get_profile("quick").train.max_steps
@@ -106,7 +106,40 @@ def options_for(work: Path, student: str | None, num_examples: int, max_steps: i
     return RunOptions(prompt_file=prompt_file, out_dir=work / "run", profile=profile, student=student)
 
 
-RUNNERS = {"in_process": run, "kfp_local": run_pipeline_locally}
+def run_stages_in_process(options: RunOptions) -> dict[str, Any]:
+    """The baseline: the pipeline's stage functions in order in this process, each timed.
+
+    It honours only what this benchmark sets (no labelled data, no retrieval), and returns the
+    summary it writes to summary.json, with the same `timings` keys as the pipeline's.
+    """
+    from p2m_lib.llm import make_teacher
+    from p2m_lib.parse import read_prompt
+
+    out, profile, seed, student = options.out_dir, options.profile, options.seed, options.student
+    out.mkdir(parents=True, exist_ok=True)
+    prompt = read_prompt(options.prompt_file)
+    teacher = make_teacher(options.teacher)
+    task, generated, labelled, data, model = (
+        out / name for name in ("task.json", "generated", "labelled", "data", "model")
+    )
+    steps = {
+        "parse": lambda: stages.parse_stage(prompt, task, teacher),
+        "generate": lambda: stages.generate_stage(task, generated, teacher, profile.generation, seed),
+        "labelled": lambda: stages.labelled_stage(task, labelled),
+        "process": lambda: stages.process_stage(task, generated, data, student, profile, labelled, seed),
+        "train": lambda: stages.train_stage(task, data, student, profile.train, model, out / "checkpoints"),
+        "evaluate": lambda: stages.evaluate_stage(task, model, data, out, teacher, profile),
+    }
+    timings = {}
+    for name, step in steps.items():
+        start = time.perf_counter()
+        step()
+        timings[name] = round(time.perf_counter() - start, 2)
+    run_info = {"runner": "in-process", "profile": profile.name, "model_path": "model", "timings": timings}
+    return stages.report_stage(task, generated, data, model, out, out, run_info)
+
+
+RUNNERS = {"in_process": run_stages_in_process, "kfp_local": run_pipeline_locally}
 
 
 def timed_run(runner: str, options: RunOptions) -> tuple[float, dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Every task runs as a subprocess of this Python (`SubprocessRunner(use_venv=False)`) with this
 process's environment, so the teacher endpoint and its key come from P2M_LLM_BASE_URL,
-P2M_LLM_MODEL and OPENAI_API_KEY as for the in-process runner; the key is never a parameter.
+P2M_LLM_MODEL and OPENAI_API_KEY; the key is never a parameter.
 Artifacts stay where KFP writes them, under `<run folder>/kfp-local/`; the run folder then gets
 the files `p2m run` has always written, copied from those artifacts.
 """
@@ -16,14 +16,15 @@ import re
 import shutil
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from components.runtime import run_profile
+from p2m_lib.config import Profile
 from p2m_lib.errors import P2MError
 from p2m_lib.progress import StepList
-from p2m_lib.run import RunOptions, prepare_out_dir
-from p2m_lib.stages import read_json
+from p2m_lib.stages import LabelledData, read_json
 
 RUNNER = "kfp-local"
 PIPELINE_ROOT = "kfp-local"
@@ -43,6 +44,43 @@ RUN_FOLDER_LAYOUT = {
 _TASK_EVENT = re.compile(r"Executing task '([\w-]+)'|Task '([\w-]+)' finished with status (\w+)")
 _ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")
 _USER_ERROR = re.compile(r"P2MError: (.+)$")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `p2m run` takes.
+
+    Attributes:
+        prompt_file: The user's prompt: an instruction and optional demonstrations.
+        out_dir: The run folder (created; reused to resume).
+        profile: Generation and training budget.
+        teacher: `auto`, `local`, `openai` or a local model folder (see `p2m_lib.llm.make_teacher`).
+        student: A model folder or hub name; None for the embedded default.
+        dataset: Labelled data to train on beside the generated data.
+        test_dataset: Real labelled data to evaluate on.
+        dataset_index: A dataset index (`p2m index datasets`): the best usable dataset it finds
+            for the prompt is trained on too.
+        model_index: A model index (`p2m index models`): the student is its best fit, unless
+            `student` names one.
+        retrieved_dataset: NAME[:CONFIG] of the retrieved dataset to use; empty: choose.
+        retrieved_columns: IN[,IN...]->OUT, that dataset's columns; empty: choose.
+        bertscore_model: Encoder for BERTScore; None for the embedded MiniLM.
+        seed: Seed for sampling, splitting and training.
+    """
+
+    prompt_file: Path
+    out_dir: Path
+    profile: Profile
+    teacher: str = "auto"
+    student: str | None = None
+    dataset: LabelledData | None = None
+    test_dataset: LabelledData | None = None
+    dataset_index: Path | None = None
+    model_index: Path | None = None
+    retrieved_dataset: str = ""
+    retrieved_columns: str = ""
+    bertscore_model: str | None = None
+    seed: int = 42
 
 
 def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
@@ -88,6 +126,17 @@ def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
     for source, target in RUN_FOLDER_LAYOUT.items():
         _place(run_dir / source, out / target)
     return read_json(out / "summary.json")
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create the run folder and prove it is writable before any expensive work starts."""
+    probe = out_dir / ".p2m-write-test"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise P2MError(f"cannot write to --out {out_dir}: {error.strerror or error}") from None
 
 
 def _check_retrieval(options: RunOptions) -> None:

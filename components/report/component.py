@@ -31,8 +31,9 @@ def report(
         data: The process step's folder (stats.json).
         model: The trained student (p2m_train_result.json).
         evaluation: The evaluate step's folder (predictions.jsonl, metrics.json).
-        html: report.html: student vs teacher, metrics, learning curve (validation exact match per
-            training step), training loss, data counts, timings, samples.
+        html: report.html: student vs teacher (scores and differences on each test set), learning
+            curve (validation exact match per training step), training loss, data counts, timings,
+            samples.
         summary: summary.json, the same figures as JSON.
         parse_seconds: Seconds the parse step took.
         labelled_seconds: Seconds the gather_labelled step took (loading retrieved data included).

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.logging import RichHandler
 
-from p2m_lib.errors import P2MError
+from p2m_lib.cli.common import user_errors
 from p2m_lib.progress import console
+
+if TYPE_CHECKING:
+    from p2m_lib.llm.cost import Estimate
+    from pipelines.local import RunOptions
 
 app = typer.Typer(
     help="From a prompt to a small, evaluated, deployable model (Prompt2Model).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _register_subcommands() -> None:
@@ -34,25 +35,6 @@ def _register_subcommands() -> None:
     register_serving_commands(app)
     app.command("compile")(user_errors(compile_command))
     app.command("submit")(user_errors(submit_command))
-
-
-def user_errors(command: F) -> F:
-    """Turn a P2MError into one line on stderr and exit 2; an interruption into a resume hint."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except P2MError as error:
-            console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print(
-                "interrupted: everything finished so far is on disk; rerun the same command to resume"
-            )
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
@@ -161,10 +143,8 @@ def run(
     from dataclasses import replace
 
     from p2m_lib.config import get_profile, tuned_training
-    from p2m_lib.run import RunOptions
-    from p2m_lib.run import estimate as estimate_cost
     from p2m_lib.stages import LabelledData
-    from pipelines.local import run_pipeline_locally
+    from pipelines.local import RunOptions, run_pipeline_locally
 
     chosen = get_profile(profile)
     limits = {"num_examples": num_examples, "max_requests": max_requests, "max_cost": max_cost}
@@ -197,11 +177,26 @@ def run(
         seed=seed,
     )
     if estimate:
-        expected = estimate_cost(options)
+        expected = _estimate(options)
         typer.echo(json.dumps(expected.to_dict()) if as_json else expected.describe())
         return
     summary = run_pipeline_locally(options)
     _print_summary(summary, out)
+
+
+def _estimate(options: RunOptions) -> Estimate:
+    """The expected requests, tokens and cost of the run's generation.
+
+    Nothing is generated; with a capable teacher, parsing the prompt costs one small request.
+    """
+    from p2m_lib.llm import make_teacher
+    from p2m_lib.parse import parse_prompt, read_prompt
+    from p2m_lib.stages import estimate_generation
+
+    teacher = make_teacher(options.teacher)
+    task = parse_prompt(read_prompt(options.prompt_file), teacher)
+    generation = options.profile.generation
+    return estimate_generation(task, options.out_dir / "generated", teacher, generation, options.seed)
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:

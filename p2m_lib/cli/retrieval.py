@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from p2m_lib.cli.common import user_errors
 from p2m_lib.errors import P2MError
 from p2m_lib.index.encoder import EMBEDDED_ENCODER
 from p2m_lib.progress import console
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 
 index_app = typer.Typer(help="Build retrieval indices from a catalog.", no_args_is_help=True)
 retrieve_app = typer.Typer(help="Find datasets or a student model for a prompt.", no_args_is_help=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 CatalogOption = Annotated[
     str,
@@ -39,22 +37,6 @@ TeacherOption = Annotated[
         help="auto, local, openai, a model folder or none; only a capable (remote) one reranks/runs HyDE."
     ),
 ]
-
-
-def user_errors(command: F) -> F:
-    """Report P2MError the way every p2m command does (one line, exit 2).
-
-    The main CLI module owns that behaviour and registers these apps, so it is looked up at call
-    time: importing it here at module level would be circular.
-    """
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from p2m_lib.cli.main import user_errors as main_user_errors
-
-        return main_user_errors(command)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @index_app.command("datasets")

@@ -7,37 +7,19 @@ runs `serve` and `demo` alone through `python -m p2m_lib.serve` and `python -m p
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
+from p2m_lib.cli.common import user_errors
 from p2m_lib.progress import console
 from p2m_lib.serve.config import DEFAULT_HTTP_PORT, DEFAULT_MODEL_NAME, ServeConfig
 from p2m_lib.serve.deploy import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S
 from p2m_lib.serve.manifests import DEFAULT_SERVICE_ACCOUNT
 
-F = TypeVar("F", bound=Callable[..., Any])
 DEFAULTS = ServeConfig()
-
-
-def user_errors(command: F) -> F:
-    """Report P2MError the way every p2m command does (one line, exit 2).
-
-    The main CLI module owns that behaviour and registers these commands, so it is looked up at
-    call time: importing it here at module level would be circular.
-    """
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from p2m_lib.cli.main import user_errors as main_user_errors
-
-        return main_user_errors(command)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 ModelDir = Annotated[Path, typer.Argument(help="A model folder, or a run folder (its model/ is used).")]

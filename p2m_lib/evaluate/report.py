@@ -80,8 +80,8 @@ def render_report(
         instruction=(summary.get("task") or {}).get("instruction", ""),
         model=_model_rows(model),
         teacher=(summary.get("teacher") or {}).get("name"),
-        comparison=_comparison(summary),
         evaluations=evaluations,
+        compared=any(evaluation["compared"] for evaluation in evaluations),
         scores_chart=_png_data_uri(_scores_figure(series)) if series else None,
         learning_curve=curve,
         validations=_validation_rows(eval_history, model.get("best_step")),
@@ -105,30 +105,6 @@ def _model_rows(model: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(label, _format_value(model[key])) for key, label in labels.items() if model.get(key) is not None]
 
 
-def _comparison(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Student against teacher on each test set and charted metric: both scores and the difference."""
-    rows = []
-    for student_key, teacher_key, title, _ in EVALUATIONS:
-        student, teacher = summary.get(student_key), summary.get(teacher_key)
-        if not (student and teacher):
-            continue
-        for key, label in SCORE_LABELS.items():
-            if student.get(key) is None or teacher.get(key) is None:
-                continue
-            difference = float(student[key]) - float(teacher[key])
-            rows.append(
-                {
-                    "test_set": title,
-                    "metric": label,
-                    "student": _format_value(float(student[key])),
-                    "teacher": _format_value(float(teacher[key])),
-                    "difference": f"{difference:+.2f}",
-                    "better": difference > 0,
-                }
-            )
-    return rows
-
-
 def _teacher_lines(summary: Mapping[str, Any]) -> list[tuple[str, float]]:
     """(label, the teacher's exact match) on each test set, as reference lines on the learning curve."""
     lines = []
@@ -149,7 +125,11 @@ def _validation_rows(
 
 
 def _evaluations(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One table per test set that has metrics: its title, column labels, rows and chart series."""
+    """One table per test set that has metrics: its title, column labels, rows and chart series.
+
+    A test set scored for both the student and the teacher is `compared`: its rows also give the
+    student's lead in points.
+    """
     evaluations = []
     for student_key, teacher_key, title, suffix in EVALUATIONS:
         series = [
@@ -159,17 +139,30 @@ def _evaluations(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         ]
         if series:
             chart_series = [(f"{who}{suffix}", metrics) for who, metrics in series]
-            evaluations.append({"title": title, "series": chart_series, **_metric_table(series)})
+            compared = len(series) == 2
+            evaluations.append(
+                {"title": title, "series": chart_series, "compared": compared, **_metric_table(series)}
+            )
     return evaluations
 
 
 def _metric_table(series: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    labels = {**SCORE_LABELS, "count": COUNT_LABEL}
+    """Column labels and rows: each charted metric's scores, then how many pairs were scored."""
     rows = [
-        (label, [_format_value(metrics.get(key, "")) for _, metrics in series])
-        for key, label in labels.items()
+        _score_row(label, [metrics.get(key) for _, metrics in series]) for key, label in SCORE_LABELS.items()
     ]
+    counts = ["" if m.get("count") is None else _format_value(m["count"]) for _, m in series]
+    rows.append({"label": COUNT_LABEL, "cells": counts, "difference": None})
     return {"columns": [name for name, _ in series], "rows": rows}
+
+
+def _score_row(label: str, scores: list[Any]) -> dict[str, Any]:
+    """A metric's scores (the student's, then the teacher's) and, with both, their difference."""
+    values = ["" if score is None else _format_value(float(score)) for score in scores]
+    if len(scores) < 2 or None in scores:
+        return {"label": label, "cells": values, "difference": None}
+    difference = float(scores[0]) - float(scores[1])
+    return {"label": label, "cells": values, "difference": f"{difference:+.2f}", "better": difference > 0}
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from p2m_lib.errors import P2MError
-from p2m_lib.index.catalog import CatalogEntry
 from p2m_lib.index.dataset_index import DatasetIndex
 from p2m_lib.index.text import name_words, tokenize
+from p2m_lib.retrieve.hits import DatasetHit
 from p2m_lib.retrieve.query import RetrievalQuery, languages_named, make_query
 from p2m_lib.retrieve.rerank import rerank
 
@@ -37,30 +36,6 @@ DEMONSTRATION_WEIGHT = 0.2
 LANGUAGE_MISMATCH_FACTOR = 0.5
 # How many fused candidates a capable teacher is asked to rerank.
 RERANK_DEPTH = 20
-
-
-@dataclass(frozen=True)
-class DatasetHit:
-    """One retrieved dataset.
-
-    Attributes:
-        name: Its hub name.
-        score: Fused score in (0, 1]: 1 when both retrievers rank it first.
-        description: Its catalog description.
-        entry: Its whole catalog entry (configs, columns and their mapping), when known.
-    """
-
-    name: str
-    score: float
-    description: str
-    entry: CatalogEntry | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, str | float]:
-        return {"name": self.name, "score": round(self.score, 4), "description": self.description}
-
-    def to_candidate(self) -> dict[str, Any]:
-        """The hit with its catalog entry's fields: a catalog row with a score, for later steps."""
-        return self.to_dict() | (self.entry.to_dict() if self.entry else {})
 
 
 def retrieve_datasets(

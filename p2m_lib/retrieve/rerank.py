@@ -13,7 +13,7 @@ from p2m_lib.types import SamplingParams
 
 if TYPE_CHECKING:
     from p2m_lib.llm.base import Teacher
-    from p2m_lib.retrieve.datasets import DatasetHit
+    from p2m_lib.retrieve.hits import DatasetHit
 
 log = logging.getLogger(__name__)
 

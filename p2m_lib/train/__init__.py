@@ -4,10 +4,12 @@ torch and transformers are imported inside the functions that need them, so impo
 package stays cheap.
 """
 
+from p2m_lib.train.checkpoints import last_complete_checkpoint
 from p2m_lib.train.encoding import IGNORE_INDEX, encode_example, make_collator, truncate_middle
 from p2m_lib.train.predict import StudentPredictor
+from p2m_lib.train.recipe import planned_steps
 from p2m_lib.train.student import default_student, model_kind, resolve_student
-from p2m_lib.train.trainer import last_complete_checkpoint, planned_steps, train
+from p2m_lib.train.trainer import train
 
 __all__ = [
     "IGNORE_INDEX",

@@ -102,11 +102,11 @@ def test_report_compares_student_and_teacher_point_by_point(tmp_path: Path) -> N
     real_baseline = {"exact_match": 67.5, "chrf": 80.25, "bertscore": 99.75, "count": 40}
     html = _write(tmp_path, _summary(real_metrics=real, real_baseline_metrics=real_baseline), [], [])
 
-    section = html[html.index("<h2>Student vs teacher</h2>") : html.index("<h2>Metrics</h2>")]
+    section = html[html.index("<h2>Student vs teacher</h2>") : html.index("<h2>Learning curve</h2>")]
     assert 'class="number better">+30.00<' in section  # exact match: 97.5 against 67.5
     assert 'class="number better">+18.75<' in section  # chrF++
     assert 'class="number worse">-0.25<' in section  # BERTScore
-    assert section.count("Your labelled test set") == 3
+    assert section.count("Your labelled test set") == 1  # one table, titled once
 
 
 def test_report_without_a_teacher_says_so(tmp_path: Path) -> None:

@@ -9,9 +9,8 @@ from openai_server import OpenAICompatServer
 
 from p2m_lib.config import get_profile
 from p2m_lib.errors import P2MError
-from p2m_lib.run import RunOptions
 from pipelines.index import build_index_pipeline
-from pipelines.local import pipeline_arguments, run_pipeline_locally
+from pipelines.local import RunOptions, pipeline_arguments, run_pipeline_locally
 
 # Our images are not named "python*" and GPU settings have no local effect: KFP warns about both.
 pytestmark = [

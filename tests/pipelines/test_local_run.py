@@ -9,9 +9,8 @@ from openai_server import OpenAICompatServer
 
 from p2m_lib.config import get_profile
 from p2m_lib.errors import P2MError
-from p2m_lib.run import RunOptions
 from p2m_lib.stages import LabelledData
-from pipelines.local import run_pipeline_locally
+from pipelines.local import RunOptions, run_pipeline_locally
 
 PROMPT = """Write the word in capital letters.
 

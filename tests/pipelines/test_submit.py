@@ -6,8 +6,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from p2m_lib.cli.common import user_errors
 from p2m_lib.cli.kfp import compile_command, submit_command
-from p2m_lib.cli.main import user_errors
 from p2m_lib.errors import P2MError
 from pipelines import submit as submit_module
 from pipelines.prompt2model import build_prompt2model

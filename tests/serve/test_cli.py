@@ -1,6 +1,7 @@
 """`p2m serve`, `p2m demo` and `p2m deploy` as commands: folders, dry-run output, user errors."""
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -60,6 +61,16 @@ def test_demo_without_gradio_says_how_to_install_it(run_dir, monkeypatch):
 
     assert result.exit_code == 2
     assert "pip install gradio" in result.output
+
+
+def test_the_demo_sidecars_command_is_the_demo_command():
+    # The command `p2m_lib.serve.manifests` gives the sidecar, with the flags it passes.
+    result = subprocess.run(
+        [sys.executable, "-m", "p2m_lib.serve.demo", "--help"], capture_output=True, text=True, check=True
+    )
+
+    assert "Usage: python -m p2m_lib.serve.demo" in result.stdout
+    assert all(flag in result.stdout for flag in ("--endpoint", "--wait", "--host", "--port"))
 
 
 @pytest.mark.parametrize(

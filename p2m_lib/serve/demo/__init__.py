@@ -3,7 +3,8 @@
 Over a model folder, the page answers with the same predictor as the server (and evaluation);
 over an endpoint (`--endpoint http://127.0.0.1:8080`, the cluster sidecar), it sends V1 requests
 to the running server, so the model is loaded once. Gradio is an optional extra, imported only
-here: `pip install gradio`.
+here: `pip install gradio`. `python -m p2m_lib.serve.demo` (the sidecar's command) is `p2m demo`
+on its own (`__main__.py`).
 """
 
 from __future__ import annotations
@@ -139,9 +140,3 @@ def run_demo(
     )
     page.launch(server_name=host, server_port=port)
 
-
-if __name__ == "__main__":
-    # The sidecar's command: `python -m p2m_lib.serve.demo --endpoint http://127.0.0.1:8080 ...`.
-    from p2m_lib.cli.serving import single_command_app
-
-    single_command_app("demo")()

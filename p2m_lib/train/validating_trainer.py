@@ -1,0 +1,142 @@
+"""The Trainer that validates as evaluation scores: greedy answers' exact match beside the loss,
+the checkpoint kept and early stopping decided by `selection`, and the loss of decoder-only
+batches computed from the target positions' logits alone (`target_loss`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
+from p2m_lib.train.encoding import IGNORE_INDEX, target_window
+from p2m_lib.train.predict import StudentPredictor
+from p2m_lib.train.selection import (
+    is_better,
+    validation_history,
+    validation_tolerance,
+    validations_without_progress,
+)
+
+if TYPE_CHECKING:
+    from transformers import Trainer
+
+
+def validating_trainer(**kwargs: Any) -> Trainer:
+    """A `ValidatingTrainer`; the class is built on first use, as transformers is slow to import."""
+    return _validating_trainer_class()(**kwargs)
+
+
+def _validating_trainer_class() -> type:
+    from transformers import Trainer
+
+    class ValidatingTrainer(Trainer):
+        """A Trainer whose evaluation adds the exact match of greedy answers to the validation loss.
+
+        The answers come from `StudentPredictor` around the model being trained, with the
+        generation config the saved model will have, so validation scores what evaluation and
+        serving will see.
+        """
+
+        def __init__(
+            self,
+            *args: Any,
+            val_rows: Sequence[Mapping[str, str]],
+            template: TaskTemplate,
+            patience: int,
+            **kwargs: Any,
+        ):
+            super().__init__(*args, **kwargs)
+            self.val_rows = list(val_rows)
+            self.template = template
+            self.patience = patience
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            """`target_loss` for decoder-only batches padded on the left; the Trainer's loss otherwise."""
+            if self.template.kind != DECODER_ONLY or "position_ids" not in inputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            loss, outputs = target_loss(model, inputs, num_items_in_batch)
+            return (loss, outputs) if return_outputs else loss
+
+        def _issue_warnings_after_load(self, load_result: Any) -> None:
+            """The Trainer's warnings, less the output layer tied to the embeddings.
+
+            Checkpoints do not store a tied layer (SmolLM2's lm_head): loading the embeddings
+            restores it, yet the Trainer warns that it is missing when it loads the best one.
+            """
+            tied = getattr(self.model, "all_tied_weights_keys", None) or {}
+            missing = [key for key in load_result.missing_keys if key not in tied]
+            super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
+        def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
+            output = super().evaluation_loop(*args, **kwargs)
+            prefix = kwargs.get("metric_key_prefix", "eval")
+            output.metrics[f"{prefix}_exact_match"] = self.validation_exact_match()
+            return output
+
+        def _determine_best_metric(self, metrics: dict[str, float], trial: Any) -> bool:
+            """Keep this step if `is_better` says so; stop after `patience` validations without
+            progress (`validations_without_progress`).
+
+            Everything is derived from the logged validations and the best step in the
+            Trainer's state, which checkpoints carry, so a resumed run decides the same way.
+            """
+            history = validation_history(self.state.log_history)
+            best_step = self.state.best_global_step
+            best = next(((e, loss) for step, e, loss in history if step == best_step), None)
+            top = max(e for _, e, _ in history)
+            candidate = (metrics["eval_exact_match"], metrics["eval_loss"])
+            new_best = is_better(candidate, best, top, validation_tolerance(len(self.val_rows)))
+            if new_best:
+                self.state.best_metric = candidate[0]
+                self.state.best_global_step = self.state.global_step
+            if self.patience and validations_without_progress(history) >= self.patience:
+                self.control.should_training_stop = True
+            return new_best
+
+        def validation_exact_match(self) -> float:
+            from p2m_lib.evaluate.metrics import exact_match
+
+            model = self.accelerator.unwrap_model(self.model)
+            predictor = StudentPredictor(model, self.processing_class, self.template)
+            was_training = model.training
+            model.eval()
+            try:
+                answers = predictor.predict([row["input"] for row in self.val_rows], batch_size=16)
+            finally:
+                model.train(was_training)
+            return round(exact_match(answers, [row["output"] for row in self.val_rows]), 4)
+
+    return ValidatingTrainer
+
+
+def target_loss(model: Any, inputs: Mapping[str, Any], num_items_in_batch: Any = None) -> tuple[Any, Any]:
+    """The mean cross-entropy of the target tokens, with logits computed only where needed.
+
+    For a decoder-only batch padded on the left (`make_collator(tokenizer, "left")`) the model
+    computes logits for the last `target_window` positions only (`logits_to_keep`), not for every
+    prompt token: the output layer over a 49k-token vocabulary is a large share of a small
+    model's work. The value equals the usual shifted loss over the labelled tokens (the output
+    and its EOS); `num_items_in_batch`, when the Trainer gives it, is the divisor.
+
+    Returns:
+        (loss, model outputs).
+    """
+    import torch
+
+    labels = inputs["labels"]
+    window = target_window(labels)
+    outputs = model(**{key: value for key, value in inputs.items() if key != "labels"}, logits_to_keep=window)
+    logits = outputs.logits[:, :-1, :].float()
+    targets = labels[:, labels.shape[1] - window + 1 :].to(logits.device)
+    total = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE_INDEX).sum()
+    return total / count, outputs
