@@ -192,6 +192,20 @@ def install_crds(server: KubeServer, crds: list[dict[str, Any]]) -> None:
             time.sleep(0.1)
 
 
+def create(server: KubeServer, manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """Create any object, namespaced ones in `namespace` (as `kubectl create -n`); the server's copy.
+
+    Raises:
+        kubernetes.client.exceptions.ApiException: If the server refuses it (422: its schema).
+    """
+    from kubernetes.dynamic import DynamicClient
+
+    resource = DynamicClient(server.client()).resources.get(
+        api_version=manifest["apiVersion"], kind=manifest["kind"]
+    )
+    return resource.create(body=manifest, namespace=namespace if resource.namespaced else None).to_dict()
+
+
 def service_account_token(server: KubeServer, namespace: str, name: str) -> str:
     """A token of the service account `namespace/name` (created if missing), as a pod would have."""
     from kubernetes.client import (
