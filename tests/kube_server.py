@@ -12,6 +12,7 @@ KServe's controller by writing its status (tests/serve/kserve_controller.py).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import json
@@ -206,6 +207,22 @@ def create(server: KubeServer, manifest: dict[str, Any], namespace: str) -> dict
     return resource.create(body=manifest, namespace=namespace if resource.namespaced else None).to_dict()
 
 
+def dropped_fields(sent: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """Paths of fields of `sent` that the server's copy `stored` lacks or holds another value for.
+
+    The API server prunes fields a CRD's schema does not know, and drops unknown fields of built-in
+    kinds, without refusing the object: a misspelt field shows up here, not as an error. A
+    Secret's write-only `stringData` is compared as the `data` it becomes.
+    """
+    if sent.get("kind") == "Secret" and "stringData" in sent:
+        encoded = {
+            key: base64.b64encode(value.encode()).decode() for key, value in sent["stringData"].items()
+        }
+        sent = {key: value for key, value in sent.items() if key != "stringData"}
+        sent["data"] = {**sent.get("data", {}), **encoded}
+    return _dropped(sent, stored, "")
+
+
 def service_account_token(server: KubeServer, namespace: str, name: str) -> str:
     """A token of the service account `namespace/name` (created if missing), as a pod would have."""
     from kubernetes.client import (
@@ -308,6 +325,20 @@ def _wait_until(ready: Any, process: subprocess.Popen, log: Path, what: str) -> 
             state = f"exited with {process.returncode}" if process.returncode is not None else "not ready"
             raise RuntimeError(f"{what} {state} after start (within {START_TIMEOUT_S:g} s); log:\n{tail}")
         time.sleep(0.2)
+
+
+def _dropped(sent: Any, stored: Any, path: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(sent, dict) and isinstance(stored, dict):
+        for key, value in sent.items():
+            where = f"{path}.{key}" if path else key
+            found += _dropped(value, stored[key], where) if key in stored else [where]
+        return found
+    if isinstance(sent, list) and isinstance(stored, list) and len(sent) == len(stored):
+        for index, (item, kept) in enumerate(zip(sent, stored, strict=True)):
+            found += _dropped(item, kept, f"{path}[{index}]")
+        return found
+    return [] if sent == stored else [path]
 
 
 def _established(crd: dict[str, Any]) -> bool:
