@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from kube_server import (
@@ -70,18 +71,14 @@ def tiny_causal_lm_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokeniz
 
 # A real Kubernetes API server for the tests marked `kube`: see tests/kube_server.py.
 REQUIRE_KUBE = "P2M_REQUIRE_KUBE"
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
 def kube_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Binaries, str]]:
     """The binaries and a running etcd's URL; a skip (a failure with P2M_REQUIRE_KUBE=1) without them."""
     work = tmp_path_factory.mktemp("kube")
-    try:
-        binaries = find_binaries(work)
-    except KubeUnavailable as why:
-        if os.environ.get(REQUIRE_KUBE) == "1":
-            pytest.fail(f"{REQUIRE_KUBE}=1 but the Kubernetes API server cannot start: {why}", pytrace=False)
-        pytest.skip(f"no Kubernetes API server here ({why}); see tests/kube_server.py")
+    binaries = _available(lambda: find_binaries(work))
     with etcd(binaries.etcd, work) as url:
         yield binaries, url
 
@@ -92,12 +89,7 @@ def kube_api(
 ) -> Iterator[KubeServer]:
     """kube-apiserver with KServe's CRDs Established, for the whole session."""
     binaries, etcd_url = kube_etcd
-    try:
-        crds = kserve_crds()
-    except KubeUnavailable as why:
-        if os.environ.get(REQUIRE_KUBE) == "1":
-            pytest.fail(f"{REQUIRE_KUBE}=1 but {why}", pytrace=False)
-        pytest.skip(str(why))
+    crds = _available(kserve_crds)
     with apiserver(binaries.apiserver, etcd_url, tmp_path_factory.mktemp("apiserver")) as server:
         install_crds(server, crds)
         yield server
@@ -121,3 +113,14 @@ def kube_namespace(kube_api: KubeServer) -> str:
     name = f"t-{uuid.uuid4().hex[:10]}"
     CoreV1Api(kube_api.client()).create_namespace({"metadata": {"name": name}})
     return name
+
+
+def _available(find: Callable[[], T]) -> T:
+    """What `find` finds; else skip the test, or fail it when P2M_REQUIRE_KUBE=1 (CI)."""
+    try:
+        return find()
+    except KubeUnavailable as why:
+        reason = str(why)  # reported outside the handler: not as an error raised while handling another
+    if os.environ.get(REQUIRE_KUBE) == "1":
+        pytest.fail(f"{REQUIRE_KUBE}=1 but the Kubernetes API server cannot start: {reason}", pytrace=False)
+    pytest.skip(f"no Kubernetes API server here ({reason}); see tests/kube_server.py")
