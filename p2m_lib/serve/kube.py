@@ -28,6 +28,8 @@ _RESOURCES = {
     "InferenceService": ("v1beta1", "inferenceservices"),
 }
 _GROUP = "serving.kserve.io"
+# A controller often answers a change within a second: look again soon, then less and less often.
+FIRST_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def wait_ready(
     """Poll the InferenceService until it reports Ready for `generation`; return its URL.
 
     A status older than `generation` (the controller has not seen the change yet) does not count,
-    so a patched service that was Ready before is not mistaken for ready now.
+    so a patched service that was Ready before is not mistaken for ready now. The first read
+    comes at once, the next after 0.1 s, and each wait doubles up to `poll_s`.
 
     Raises:
         P2MError: If it is not Ready within `timeout_s`, with its last condition's message.
@@ -121,6 +124,7 @@ def wait_ready(
     objects = _objects(api)
     deadline = time.monotonic() + timeout_s
     status: dict[str, Any] = {}
+    wait_s = min(FIRST_POLL_S, poll_s)
     while True:
         with _api_errors("get", "InferenceService", namespace, name, api):
             found = _get(objects, version, namespace, plural, name) or {}
@@ -128,13 +132,14 @@ def wait_ready(
         if _is_ready(status, generation):
             # status.url is the external URL; address.url the in-cluster one, set when there is no ingress.
             return status.get("url") or (status.get("address") or {}).get("url") or ""
-        if time.monotonic() + poll_s > deadline:
+        if time.monotonic() + wait_s > deadline:
             raise P2MError(
                 f"InferenceService {namespace}/{name} not Ready after {timeout_s:g} s "
                 f"({_why_not(status, generation)}); "
                 f"see kubectl describe inferenceservice {name} -n {namespace}"
             )
-        time.sleep(poll_s)
+        time.sleep(wait_s)
+        wait_s = min(2 * wait_s, poll_s)
 
 
 def _in_cluster() -> bool:

@@ -4,8 +4,6 @@ The test plays KServe's controller (tests/serve/kserve_controller.py): nothing e
 InferenceService Ready there.
 """
 
-import time
-
 import pytest
 from serve.kserve_controller import kserve_controller
 from typer.testing import CliRunner
@@ -116,14 +114,14 @@ def test_a_ready_status_of_an_older_generation_is_not_taken_for_ready(
 
 
 @pytest.mark.kube
-def test_a_service_with_no_status_times_out_on_time_with_a_clear_error(served_model_dir, s3, cluster):
-    started = time.monotonic()
-    with pytest.raises(
-        P2MError, match=rf"^InferenceService {cluster.namespace}/dates not Ready after 1 s \(no status yet\)"
-    ):
+def test_a_service_with_no_status_times_out_with_a_clear_error(served_model_dir, s3, cluster):
+    with pytest.raises(P2MError) as raised:
         _deploy(served_model_dir, cluster, timeout_s=1.0)
 
-    assert time.monotonic() - started < 10  # the upload, two objects and a 1 s wait: nothing hangs
+    assert str(raised.value) == (
+        f"InferenceService {cluster.namespace}/dates not Ready after 1 s (no status yet); "
+        f"see kubectl describe inferenceservice dates -n {cluster.namespace}"
+    )
 
 
 @pytest.mark.kube
