@@ -2,7 +2,7 @@
 
 Each failure becomes a one-line P2MError that says what to fix: no configuration, credentials not
 accepted, no permission (naming the verb and resource), no such namespace, KServe not installed,
-the API unreachable, or a service that never became Ready.
+the API unreachable or silent, or a service that never became Ready.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ _RESOURCES = {
     "InferenceService": ("v1beta1", "inferenceservices"),
 }
 _GROUP = "serving.kserve.io"
+# One request's longest wait for an answer: an API server, or a proxy in front of it, that takes the
+# connection and never answers must not hang a deploy (the client retries a GET 3 times).
+REQUEST_TIMEOUT_S = 30.0
 # A controller often answers a change within a second: look again soon, then less and less often.
 FIRST_POLL_S = 0.1
 
@@ -100,11 +103,15 @@ def apply(api: ApiClient, manifest: dict[str, Any], patch: dict[str, Any] | None
         found = _get(objects, version, namespace, plural, name)
     if found is None:
         with _api_errors("create", kind, namespace, name, api):
-            created = objects.create_namespaced_custom_object(_GROUP, version, namespace, plural, manifest)
+            created = objects.create_namespaced_custom_object(
+                _GROUP, version, namespace, plural, manifest, _request_timeout=_timeouts()
+            )
         return Applied("created", _generation(created))
     with _api_errors("patch", kind, namespace, name, api):
         body = manifest if patch is None else patch
-        patched = objects.patch_namespaced_custom_object(_GROUP, version, namespace, plural, name, body)
+        patched = objects.patch_namespaced_custom_object(
+            _GROUP, version, namespace, plural, name, body, _request_timeout=_timeouts()
+        )
     return Applied("patched", _generation(patched))
 
 
@@ -156,11 +163,18 @@ def _get(objects: CustomObjectsApi, version: str, namespace: str, plural: str, n
     from kubernetes.client.exceptions import ApiException
 
     try:
-        return objects.get_namespaced_custom_object(_GROUP, version, namespace, plural, name)
+        return objects.get_namespaced_custom_object(
+            _GROUP, version, namespace, plural, name, _request_timeout=_timeouts()
+        )
     except ApiException as error:
         if error.status == 404 and _reason(error) == "NotFound" and _names_object(error, name):
             return None
         raise
+
+
+def _timeouts() -> tuple[float, float]:
+    # (connect, read): the client takes a lone number only if it is an int, and ignores a float.
+    return (REQUEST_TIMEOUT_S, REQUEST_TIMEOUT_S)
 
 
 def _generation(found: dict[str, Any]) -> int:
@@ -194,7 +208,7 @@ def _why_not(status: dict[str, Any], generation: int) -> str:
 def _api_errors(verb: str, kind: str, namespace: str, name: str, api: ApiClient) -> Iterator[None]:
     """Turn the client's errors inside the block, a `verb` request on one object, into one-line P2MErrors."""
     from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
 
     try:
         yield
@@ -203,6 +217,11 @@ def _api_errors(verb: str, kind: str, namespace: str, name: str, api: ApiClient)
     except HTTPError as error:
         # After the client's retries the useful part is the last connection error, not the URL list.
         reason = getattr(error, "reason", None) or error
+        if isinstance(reason, ReadTimeoutError):
+            raise P2MError(
+                f"the Kubernetes API at {api.configuration.host} took the connection but did not answer "
+                f"within {REQUEST_TIMEOUT_S:g} s"
+            ) from None
         raise P2MError(f"cannot reach the Kubernetes API at {api.configuration.host}: {reason}") from None
 
 

@@ -2,7 +2,8 @@
 answers every request with one fixed status, content type and body.
 
 Only for what the real API server of tests/kube_server.py cannot stage: answers that are not the
-API server's own (a proxy's or load balancer's error page, an empty body). Everything the API
+API server's own (a proxy's or load balancer's error page, an empty body); `write_kubeconfig` also
+points a client at a port where nothing answers. Everything the API
 server itself does (KServe's schema, generations, status, RBAC, missing CRDs) is tested against
 the real one.
 """
@@ -43,19 +44,24 @@ class FakeKube:
         self._server.server_close()
 
     def write_kubeconfig(self, path: Path, namespace: str = "team-a") -> Path:
-        """A kubeconfig whose current context points at this server (bearer token, plain HTTP)."""
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "tester", "user": {"token": "fake-token"}}],
-            "contexts": [
-                {"name": "fake", "context": {"cluster": "fake", "user": "tester", "namespace": namespace}}
-            ],
-            "current-context": "fake",
-        }
-        path.write_text(json.dumps(config))
-        return path
+        """A kubeconfig whose current context points at this server."""
+        return write_kubeconfig(path, self.url, namespace)
+
+
+def write_kubeconfig(path: Path, url: str, namespace: str = "team-a") -> Path:
+    """A kubeconfig whose current context is the server at `url` (bearer token, plain HTTP)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": url}}],
+        "users": [{"name": "tester", "user": {"token": "fake-token"}}],
+        "contexts": [
+            {"name": "fake", "context": {"cluster": "fake", "user": "tester", "namespace": namespace}}
+        ],
+        "current-context": "fake",
+    }
+    path.write_text(json.dumps(config))
+    return path
 
 
 def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:

@@ -2,16 +2,17 @@
 (403, 401), a cluster without KServe (404), a missing namespace, on the real API server; and the
 answers it cannot give (an unreachable API, a proxy's error page) from tests/serve/fake_kube.py."""
 
+import socket
 from pathlib import Path
 
 import pytest
 import yaml
 from kube_server import create, service_account_token
-from serve.fake_kube import FakeKube
+from serve.fake_kube import FakeKube, write_kubeconfig
 from serve.kserve_controller import kserve_controller
 
 from p2m_lib.errors import P2MError
-from p2m_lib.serve import deploy_model
+from p2m_lib.serve import deploy_model, kube
 
 RBAC = Path(__file__).resolve().parents[2] / "manifests" / "rbac.yaml"
 # The account manifests/rbac.yaml binds that runs pipeline pods with standalone KFP.
@@ -121,6 +122,23 @@ def test_an_unreachable_api_server_is_a_clear_error(served_model_dir, s3, tmp_pa
 
     with pytest.raises(P2MError, match="^cannot reach the Kubernetes API at http://127.0.0.1:[0-9]+: "):
         _deploy(served_model_dir, kubeconfig, namespace="ns")
+
+
+def test_an_api_server_that_takes_the_connection_and_never_answers_is_an_error_not_a_hang(
+    served_model_dir, s3, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(kube, "REQUEST_TIMEOUT_S", 0.2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes connections; nobody ever reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+
+        with pytest.raises(P2MError) as raised:
+            _deploy(served_model_dir, write_kubeconfig(tmp_path / "kubeconfig", url), namespace="ns")
+
+    assert str(raised.value) == (
+        f"the Kubernetes API at {url} took the connection but did not answer within 0.2 s"
+    )
 
 
 @pytest.mark.parametrize(
