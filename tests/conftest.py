@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from kube_server import (
+    Binaries,
+    KubeServer,
+    KubeUnavailable,
+    apiserver,
+    etcd,
+    find_binaries,
+    install_crds,
+    kserve_crds,
+)
 
 # No test reaches the network: every Hugging Face loader must find things on disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,3 +67,60 @@ def tiny_causal_lm_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokeniz
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+# A real Kubernetes API server for the tests marked `kube`: see tests/kube_server.py.
+REQUIRE_KUBE = "P2M_REQUIRE_KUBE"
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def kube_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Binaries, str]]:
+    """The binaries and a running etcd's URL; a skip (a failure with P2M_REQUIRE_KUBE=1) without them."""
+    work = tmp_path_factory.mktemp("kube")
+    binaries = _available(lambda: find_binaries(work))
+    with etcd(binaries.etcd, work) as url:
+        yield binaries, url
+
+
+@pytest.fixture(scope="session")
+def kube_api(
+    kube_etcd: tuple[Binaries, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeServer]:
+    """kube-apiserver with KServe's CRDs Established, for the whole session."""
+    binaries, etcd_url = kube_etcd
+    crds = _available(kserve_crds)
+    with apiserver(binaries.apiserver, etcd_url, tmp_path_factory.mktemp("apiserver")) as server:
+        install_crds(server, crds)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def kube_api_without_kserve(
+    kube_etcd: tuple[Binaries, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeServer]:
+    """A second API server, on the same etcd under another key prefix: a cluster that never had KServe."""
+    binaries, etcd_url = kube_etcd
+    with apiserver(binaries.apiserver, etcd_url, tmp_path_factory.mktemp("bare"), "/bare") as server:
+        yield server
+
+
+@pytest.fixture
+def kube_namespace(kube_api: KubeServer) -> str:
+    """A fresh namespace on `kube_api` (deleted ones stay Terminating there: no controller ends them)."""
+    from kubernetes.client import CoreV1Api
+
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    CoreV1Api(kube_api.client()).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def _available(find: Callable[[], T]) -> T:
+    """What `find` finds; else skip the test, or fail it when P2M_REQUIRE_KUBE=1 (CI)."""
+    try:
+        return find()
+    except KubeUnavailable as why:
+        reason = str(why)  # reported outside the handler: not as an error raised while handling another
+    if os.environ.get(REQUIRE_KUBE) == "1":
+        pytest.fail(f"{REQUIRE_KUBE}=1 but the Kubernetes API server cannot start: {reason}", pytrace=False)
+    pytest.skip(f"no Kubernetes API server here ({reason}); see tests/kube_server.py")

@@ -1,7 +1,8 @@
 """The few Kubernetes API calls a deployment makes: create or patch KServe objects, wait for Ready.
 
-Each failure becomes a one-line P2MError that says what to fix: no configuration, no permission,
-KServe not installed, the API unreachable, or a service that never became Ready.
+Each failure becomes a one-line P2MError that says what to fix: no configuration, credentials not
+accepted, no permission (naming the verb and resource), no such namespace, KServe not installed,
+the API unreachable or silent, or a service that never became Ready.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ _RESOURCES = {
     "InferenceService": ("v1beta1", "inferenceservices"),
 }
 _GROUP = "serving.kserve.io"
+# One request's longest wait for an answer: an API server, or a proxy in front of it, that takes the
+# connection and never answers must not hang a deploy (the client retries a GET 3 times).
+REQUEST_TIMEOUT_S = 30.0
+# A controller often answers a change within a second: look again soon, then less and less often.
+FIRST_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -89,16 +95,24 @@ def apply(api: ApiClient, manifest: dict[str, Any], patch: dict[str, Any] | None
     Raises:
         P2MError: On a refusal (permission, validation) or an unreachable API, naming the object.
     """
-    version, plural = _RESOURCES[manifest["kind"]]
+    kind = manifest["kind"]
+    version, plural = _RESOURCES[kind]
     name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
     objects = _objects(api)
-    with _api_errors(manifest["kind"], namespace, name, api):
-        if _get(objects, version, namespace, plural, name) is None:
-            created = objects.create_namespaced_custom_object(_GROUP, version, namespace, plural, manifest)
-            return Applied("created", _generation(created))
+    with _api_errors("get", kind, namespace, name, api):
+        found = _get(objects, version, namespace, plural, name)
+    if found is None:
+        with _api_errors("create", kind, namespace, name, api):
+            created = objects.create_namespaced_custom_object(
+                _GROUP, version, namespace, plural, manifest, _request_timeout=_timeouts()
+            )
+        return Applied("created", _generation(created))
+    with _api_errors("patch", kind, namespace, name, api):
         body = manifest if patch is None else patch
-        patched = objects.patch_namespaced_custom_object(_GROUP, version, namespace, plural, name, body)
-        return Applied("patched", _generation(patched))
+        patched = objects.patch_namespaced_custom_object(
+            _GROUP, version, namespace, plural, name, body, _request_timeout=_timeouts()
+        )
+    return Applied("patched", _generation(patched))
 
 
 def wait_ready(
@@ -107,7 +121,8 @@ def wait_ready(
     """Poll the InferenceService until it reports Ready for `generation`; return its URL.
 
     A status older than `generation` (the controller has not seen the change yet) does not count,
-    so a patched service that was Ready before is not mistaken for ready now.
+    so a patched service that was Ready before is not mistaken for ready now. The first read
+    comes at once, the next after 0.1 s, and each wait doubles up to `poll_s`.
 
     Raises:
         P2MError: If it is not Ready within `timeout_s`, with its last condition's message.
@@ -116,19 +131,22 @@ def wait_ready(
     objects = _objects(api)
     deadline = time.monotonic() + timeout_s
     status: dict[str, Any] = {}
+    wait_s = min(FIRST_POLL_S, poll_s)
     while True:
-        with _api_errors("InferenceService", namespace, name, api):
+        with _api_errors("get", "InferenceService", namespace, name, api):
             found = _get(objects, version, namespace, plural, name) or {}
         status = found.get("status") or {}
         if _is_ready(status, generation):
             # status.url is the external URL; address.url the in-cluster one, set when there is no ingress.
             return status.get("url") or (status.get("address") or {}).get("url") or ""
-        if time.monotonic() + poll_s > deadline:
+        if time.monotonic() + wait_s > deadline:
             raise P2MError(
-                f"InferenceService {namespace}/{name} not Ready after {timeout_s:g} s ({_why_not(status)}); "
+                f"InferenceService {namespace}/{name} not Ready after {timeout_s:g} s "
+                f"({_why_not(status, generation)}); "
                 f"see kubectl describe inferenceservice {name} -n {namespace}"
             )
-        time.sleep(poll_s)
+        time.sleep(wait_s)
+        wait_s = min(2 * wait_s, poll_s)
 
 
 def _in_cluster() -> bool:
@@ -145,11 +163,18 @@ def _get(objects: CustomObjectsApi, version: str, namespace: str, plural: str, n
     from kubernetes.client.exceptions import ApiException
 
     try:
-        return objects.get_namespaced_custom_object(_GROUP, version, namespace, plural, name)
+        return objects.get_namespaced_custom_object(
+            _GROUP, version, namespace, plural, name, _request_timeout=_timeouts()
+        )
     except ApiException as error:
         if error.status == 404 and _reason(error) == "NotFound" and _names_object(error, name):
             return None
         raise
+
+
+def _timeouts() -> tuple[float, float]:
+    # (connect, read): the client takes a lone number only if it is an int, and ignores a float.
+    return (REQUEST_TIMEOUT_S, REQUEST_TIMEOUT_S)
 
 
 def _generation(found: dict[str, Any]) -> int:
@@ -162,7 +187,14 @@ def _is_ready(status: dict[str, Any], generation: int) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
 
 
-def _why_not(status: dict[str, Any]) -> str:
+def _why_not(status: dict[str, Any], generation: int) -> str:
+    observed = status.get("observedGeneration", generation)
+    if observed < generation:
+        # A Ready condition here is the previous revision's: the controller has not seen the change.
+        return (
+            f"its status is for generation {observed}, older than the service's generation {generation}: "
+            "KServe has not reconciled the change yet"
+        )
     waiting = [c for c in status.get("conditions", []) if c.get("status") != "True"]
     if not waiting:
         return "no status yet"
@@ -173,34 +205,51 @@ def _why_not(status: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _api_errors(kind: str, namespace: str, name: str, api: ApiClient) -> Iterator[None]:
-    """Turn the client's errors inside the block into one-line P2MErrors about one object."""
+def _api_errors(verb: str, kind: str, namespace: str, name: str, api: ApiClient) -> Iterator[None]:
+    """Turn the client's errors inside the block, a `verb` request on one object, into one-line P2MErrors."""
     from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
 
     try:
         yield
     except ApiException as error:
-        raise _refusal(error, f"{kind} {namespace}/{name}", kind) from None
+        raise _refusal(error, verb, kind, namespace, name, api.configuration.host) from None
     except HTTPError as error:
         # After the client's retries the useful part is the last connection error, not the URL list.
         reason = getattr(error, "reason", None) or error
+        if isinstance(reason, ReadTimeoutError):
+            raise P2MError(
+                f"the Kubernetes API at {api.configuration.host} took the connection but did not answer "
+                f"within {REQUEST_TIMEOUT_S:g} s"
+            ) from None
         raise P2MError(f"cannot reach the Kubernetes API at {api.configuration.host}: {reason}") from None
 
 
-def _refusal(error: ApiException, what: str, kind: str) -> P2MError:
-    message = _status(error).get("message") or error.reason
-    if error.status in (401, 403):
+def _refusal(error: ApiException, verb: str, kind: str, namespace: str, name: str, api_host: str) -> P2MError:
+    version, plural = _RESOURCES[kind]
+    resource = f"{plural}.{_GROUP}"
+    status = _status(error)
+    message = status.get("message") or error.reason
+    if error.status == 401:
         return P2MError(
-            f"permission denied for {what} ({message}): the account needs get, create and patch on "
-            f"{_RESOURCES[kind][1]}.{_GROUP} in that namespace"
+            f"the Kubernetes API at {api_host} did not accept the credentials ({message}): "
+            "check the kubeconfig's user or token"
         )
-    if error.status == 404:
+    if error.status == 403:
         return P2MError(
-            f"{what}: {message}; is KServe installed in this cluster "
-            f"(kubectl get crd {_RESOURCES[kind][1]}.{_GROUP})?"
+            f"permission denied: cannot {verb} {resource} in namespace {namespace} ({message}); "
+            f"the account needs get, create and patch on {resource} there (manifests/rbac.yaml grants them)"
         )
-    return P2MError(f"the Kubernetes API refused {what} ({error.status}): {message}")
+    if error.status == 404 and (status.get("details") or {}).get("kind") == "namespaces":
+        return P2MError(f"namespace {namespace} does not exist: create it or pass another --namespace")
+    if error.status == 404 and not (status.get("details") or {}).get("name"):
+        # A 404 naming no object is about the URL itself, which every namespace has once the CRD is
+        # installed (a missing object is "not there yet", see `_get`).
+        return P2MError(
+            f"KServe is not installed in this cluster: the API server does not serve {resource}/{version} "
+            f"(kubectl get crd {resource})"
+        )
+    return P2MError(f"the Kubernetes API refused {kind} {namespace}/{name} ({error.status}): {message}")
 
 
 def _status(error: ApiException) -> dict[str, Any]:

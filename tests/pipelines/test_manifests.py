@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
+from kube_server import create, dropped_fields
 
 from pipelines.kubernetes import S3_SECRET, S3_SECRET_KEYS, TEACHER_SECRET, TEACHER_SECRET_KEYS
 
@@ -11,6 +13,36 @@ MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
 def documents(name):
     return [doc for doc in yaml.safe_load_all((MANIFESTS / name).read_text()) if doc]
+
+
+def assembled():
+    """(file, object) for every object under manifests/, as `kubectl apply -k` and `-f` would see them:
+    each kustomization's resources, then every other YAML file."""
+    objects, listed = [], set()
+    for kustomization_file in sorted(MANIFESTS.rglob("kustomization.yaml")):
+        (kustomization,) = documents(kustomization_file.relative_to(MANIFESTS))
+        # A transformer this assembly does not apply would leave what the cluster gets untested.
+        assert set(kustomization) <= {"apiVersion", "kind", "resources"}, kustomization_file
+        for resource in kustomization["resources"]:
+            path = kustomization_file.parent / resource
+            listed.add(path)
+            objects += [(path, document) for document in documents(path.relative_to(MANIFESTS))]
+    for path in sorted(MANIFESTS.rglob("*.yaml")):
+        if path.name != "kustomization.yaml" and path not in listed:
+            objects += [(path, document) for document in documents(path.relative_to(MANIFESTS))]
+    return objects
+
+
+@pytest.mark.kube
+def test_every_object_under_manifests_is_created_whole_on_the_api_server(kube_api, kube_namespace):
+    objects = assembled()
+    yaml_files = {path for path in MANIFESTS.rglob("*.yaml") if path.name != "kustomization.yaml"}
+    assert {path for path, _ in objects} == yaml_files  # none is left out
+
+    for path, manifest in objects:
+        stored = create(kube_api, manifest, kube_namespace)
+
+        assert dropped_fields(manifest, stored) == [], f"{path.name}: {manifest['kind']}"
 
 
 def test_kustomization_lists_files_that_exist():

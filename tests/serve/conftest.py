@@ -1,17 +1,22 @@
-"""A servable tiny model folder, and the real KServe server on loopback serving it."""
+"""A servable tiny model folder, the real KServe server on loopback serving it, and what deploy tests
+need: moto's S3 server and a namespace on the real Kubernetes API server."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from kube_server import KubeServer
+from minio import Minio
 from serve.settings import (
     MAX_INPUT_CHARS,
     MAX_INSTANCES,
@@ -21,7 +26,10 @@ from serve.settings import (
     SERVER_WAIT_MS,
     TEMPLATE,
 )
-from store.s3_server import free_port
+from store.s3_server import CREDENTIALS, free_port, s3_env, s3_server
+
+if TYPE_CHECKING:
+    from kubernetes.client import CustomObjectsApi
 
 START_TIMEOUT_S = 120.0
 
@@ -108,3 +116,76 @@ def _wait_until_ready(server: Server) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the server was not ready within {START_TIMEOUT_S} s:\n{server.log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def retrained_model_dir(served_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`served_model_dir` after more training: the same files, one weight changed (another digest)."""
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path_factory.mktemp("retrained-model")
+    for path in served_model_dir.iterdir():
+        shutil.copy(path, out / path.name)
+    weights = load_file(out / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + 0.01
+    save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
+    return out
+
+
+@pytest.fixture(scope="module")
+def s3_url() -> Iterator[str]:
+    """moto's S3 server on loopback, for the tests of one module."""
+    with s3_server() as url:
+        yield url
+
+
+@pytest.fixture
+def s3(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> Minio:
+    """The S3 settings in the environment, and a client to look at what was stored."""
+    for name, value in s3_env(s3_url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    return Minio(
+        s3_url.removeprefix("http://"),
+        CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        secure=False,
+    )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A fresh namespace on the real API server, and an admin kubeconfig whose context is it."""
+
+    server: KubeServer
+    namespace: str
+    kubeconfig: Path
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        """The KServe object `plural/name` of the namespace, as the server stores it."""
+        version = "v1alpha1" if plural == "servingruntimes" else "v1beta1"
+        return self._objects().get_namespaced_custom_object(
+            "serving.kserve.io", version, self.namespace, plural, name
+        )
+
+    def names(self, plural: str) -> list[str]:
+        """The names of the namespace's KServe objects of one kind."""
+        version = "v1alpha1" if plural == "servingruntimes" else "v1beta1"
+        found = self._objects().list_namespaced_custom_object(
+            "serving.kserve.io", version, self.namespace, plural
+        )
+        return sorted(item["metadata"]["name"] for item in found["items"])
+
+    def _objects(self) -> CustomObjectsApi:
+        from kubernetes.client import CustomObjectsApi
+
+        return CustomObjectsApi(self.server.client())
+
+
+@pytest.fixture
+def cluster(kube_api: KubeServer, kube_namespace: str, tmp_path: Path) -> Cluster:
+    """The real API server with KServe's CRDs, a fresh namespace, an admin kubeconfig for it."""
+    return Cluster(
+        kube_api, kube_namespace, kube_api.write_kubeconfig(tmp_path / "kubeconfig", kube_namespace)
+    )

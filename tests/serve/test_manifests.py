@@ -1,5 +1,7 @@
-"""Rendered ServingRuntime and InferenceService, checked against KServe's schema; deploy --dry-run."""
+"""Rendered ServingRuntime and InferenceService, checked against KServe's schema (our JSON schema, and
+KServe's published CRDs on the real API server); deploy --dry-run."""
 
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import kserve
 import pytest
 import yaml
+from kube_server import create, dropped_fields
 
 from p2m_lib.errors import P2MError
 from p2m_lib.serve import ServiceSpec, deploy_model, render_manifests
@@ -18,8 +21,15 @@ SCHEMA = json.loads((Path(__file__).parent / "kserve_schema.json").read_text())
 SPEC = ServiceSpec(
     name="dates", namespace="team-a", storage_uri="s3://models/p2m/dates/0123abcd", image="reg/p2m:1"
 )
+# Every kind of InferenceService and ServingRuntime p2m renders.
 SPECS = {
     "defaults": SPEC,
+    "gpu": replace(SPEC, gpus=1),
+    "canary": replace(SPEC, canary_traffic_percent=10, deployment_mode="Serverless"),
+    "scale to zero": replace(SPEC, deployment_mode="Serverless", min_replicas=0, max_replicas=3),
+    "custom resources": replace(
+        SPEC, cpu="1500m", memory="3Gi", max_batch_size=4, max_wait_ms=2.5, service_account="team-s3"
+    ),
     "gpu canary serverless": replace(
         SPEC, gpus=1, canary_traffic_percent=10, deployment_mode="Serverless", min_replicas=0, max_replicas=3
     ),
@@ -56,6 +66,33 @@ def test_the_schema_catches_a_misspelt_field_a_bad_uri_and_a_missing_model(valid
     ]
 
     assert all(not validator.is_valid(manifest) for manifest in broken)
+
+
+@pytest.mark.kube
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
+def test_kserves_own_crds_on_the_api_server_accept_every_rendered_manifest_whole(spec, cluster):
+    for manifest in render_manifests(replace(spec, namespace=cluster.namespace)):
+        stored = create(cluster.server, manifest, cluster.namespace)
+
+        assert dropped_fields(manifest, stored) == [], manifest["kind"]
+
+
+@pytest.mark.kube
+def test_the_api_server_refuses_a_wrong_type_and_prunes_a_misspelt_field(cluster):
+    from kubernetes.client.exceptions import ApiException
+
+    _, service = render_manifests(replace(SPEC, namespace=cluster.namespace))
+    wrong_type, misspelt = copy.deepcopy(service), copy.deepcopy(service)
+    wrong_type["spec"]["predictor"]["minReplicas"] = "x"
+    misspelt["spec"]["predictor"]["minReplica"] = 1
+
+    with pytest.raises(ApiException) as refused:
+        create(cluster.server, wrong_type, cluster.namespace)
+    stored = create(cluster.server, misspelt, cluster.namespace)
+
+    assert refused.value.status == 422 and b"spec.predictor.minReplicas" in refused.value.body
+    # Pruned without an error: why the test above compares what the server kept.
+    assert dropped_fields(misspelt, stored) == ["spec.predictor.minReplica"]
 
 
 # The schema's objects and the kserve package's models generated from the same CRDs.

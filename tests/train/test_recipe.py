@@ -64,7 +64,7 @@ def test_the_quick_profile_is_bounded_by_steps_with_the_time_budget_only_a_safet
     assert (quick.min_steps, quick.max_steps, quick.patience) == (60, 100, 2)
     # An hour: far beyond the few minutes the steps take, so a busy machine trains the same model.
     assert quick.time_budget_s == 3600
-    assert planned_steps(190, quick) == 72 and planned_steps(40, quick) == 60 and planned_steps(400, quick) == 100
+    assert [planned_steps(rows, quick) for rows in (40, 190, 400)] == [60, 72, 100]
 
 
 def test_lora_comes_with_its_own_learning_rate_unless_one_is_given():
