@@ -416,6 +416,8 @@ def report_stage(
     data = read_json(data_dir / STATS_FILE)
     training = read_json(model_dir / TRAIN_RESULT_FILE)
     evaluations = read_json(evaluation_dir / METRICS_FILE)
+    footprint_path = evaluation_dir / FOOTPRINT_FILE
+    footprint = read_json(footprint_path) if footprint_path.exists() else {}
     summary = {
         "runner": run_info["runner"],
         **{k: v for k, v in run_info.items() if k not in {"runner", "timings", "model_path"}},
@@ -437,6 +439,11 @@ def report_stage(
             **{key: training[key] for key in ("train_rows", "best_step", "stopped_by") if key in training},
         },
         **evaluations,
+        "footprint": footprint
+        and {
+            "student": {"parameters": training["parameters"], **footprint["student"]},
+            "teacher": footprint["teacher"],
+        },
         "timings": run_info["timings"],
     }
     predictions = read_split(evaluation_dir / PREDICTIONS_FILE)

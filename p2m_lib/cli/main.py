@@ -200,13 +200,17 @@ def _estimate(options: RunOptions) -> Estimate:
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    """The closing table: the real test set first (the score to trust), then the held-out split,
+    what its labels are worth, and how much smaller and faster the student is."""
     from rich.table import Table
+
+    from p2m_lib.evaluate.report import label_trust
 
     table = Table(title=f"{summary['model']['name']} vs the teacher {summary['teacher']['name']}")
     table.add_column("test set", no_wrap=True)
     for column in ("student EM", "teacher EM", "student chrF++", "teacher chrF++", "n"):
         table.add_column(column, justify="right")
-    for prefix, label in (("", "held-out split"), ("real_", "your test set")):
+    for prefix, label in (("real_", "your test set"), ("", "held-out split")):
         if f"{prefix}metrics" not in summary:
             continue
         student, teacher = summary[f"{prefix}metrics"], summary[f"{prefix}baseline_metrics"]
@@ -219,6 +223,11 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
             str(student["count"]),
         )
     console.print(table)
+    for note in label_trust(summary):
+        console.print(note, style="dim", highlight=False)
+    footprint = summary.get("footprint") or {}
+    if footprint:
+        console.print(f"size: {_size(footprint['student'])} vs the teacher's {_size(footprint['teacher'])}")
     data = summary["data"]
     retrieved = data.get("retrieved_dataset")
     retrieved_from = f" from {retrieved['name']}" if retrieved else ""
@@ -231,4 +240,17 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     console.print(f"model: {out / 'model'}   report: {out / 'report.html'}   summary: {out / 'summary.json'}")
 
 
+def _size(model: dict[str, Any]) -> str:
+    """"135M parameters, 538 MB, 40 ms an answer", leaving out what is unknown."""
+    parts = []
+    if model.get("parameters"):
+        parts.append(f"{model['parameters'] / 1e6:,.0f}M parameters")
+    if model.get("disk_bytes"):
+        parts.append(f"{model['disk_bytes'] / 1e6:,.0f} MB")
+    if model.get("ms_per_answer") is not None:
+        parts.append(f"{model['ms_per_answer']:,.0f} ms an answer")
+    return ", ".join(parts) or "unknown"
+
+
 _register_subcommands()
+

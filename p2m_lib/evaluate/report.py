@@ -23,9 +23,10 @@ MAX_SAMPLES = 20
 SCORE_LABELS = {"exact_match": "Exact match", "chrf": "chrF++", "bertscore": "BERTScore F1"}
 COUNT_LABEL = "Pairs scored"
 # (summary key of the student's metrics, of the teacher's, title of the test set, chart suffix).
+# The real test set comes first: its labels are the only ones that measure quality.
 EVALUATIONS = (
-    ("metrics", "baseline_metrics", "Generated test split", ""),
     ("real_metrics", "real_baseline_metrics", "Your labelled test set", " (real)"),
+    ("metrics", "baseline_metrics", "Held-out split", ""),
 )
 
 
@@ -89,7 +90,55 @@ def render_report(
         data=list(_flatten(summary.get("data") or {})),
         timings=_timing_rows(summary.get("timings") or {}),
         samples=_samples(predictions),
+        label_trust=label_trust(summary),
+        footprint=_footprint_rows(summary.get("footprint") or {}),
     )
+
+
+def label_trust(summary: Mapping[str, Any]) -> list[str]:
+    """What the held-out split's labels are, and how far its scores can be trusted.
+
+    Generated rows are labelled by the teacher, so on them a score measures agreement with the
+    teacher, not quality (measured: a held-out split said student 75 vs teacher 25 where a real
+    test set said 0 vs 20). The estimates of the labels' accuracy come from the teacher's own
+    consistency and, where it ran, the judge.
+    """
+    data = summary.get("data") or {}
+    if not summary.get("metrics") or not data.get("generated"):
+        return []
+    notes = [
+        f"The held-out split's labels come from the teacher for the {data['generated']:,} generated "
+        "examples (and from your data for the rest): there, a score measures agreement with the "
+        "teacher, not correctness."
+    ]
+    estimates = []
+    agreement, judge = data.get("sample_agreement"), data.get("judge") or {}
+    if agreement is not None:
+        estimates.append(f"the teacher's samples agreed with its kept answer {agreement:.1f}% of the time")
+    if judge.get("agreement") is not None:
+        estimates.append(f"the teacher, asked as a judge, accepted {judge['agreement']:.1f}% of the pairs")
+    if estimates:
+        notes.append("Estimates of how often those labels are right: " + "; ".join(estimates) + ".")
+    if not summary.get("real_metrics"):
+        notes.append("For a score you can trust, pass a labelled test set with --test-dataset.")
+    return notes
+
+
+def _footprint_rows(footprint: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(what, student, teacher, how many times smaller or faster the student is) rows."""
+    student, teacher = footprint.get("student") or {}, footprint.get("teacher") or {}
+    rows = []
+    for key, label, show in (
+        ("parameters", "Parameters", lambda v: f"{v / 1e6:,.0f}M"),
+        ("disk_bytes", "Size on disk", lambda v: f"{v / 1e6:,.0f} MB"),
+        ("ms_per_answer", "Milliseconds per answer", lambda v: f"{v:,.1f}"),
+    ):
+        mine, theirs = student.get(key), teacher.get(key)
+        if mine is None:
+            continue
+        ratio = f"{theirs / mine:,.1f}x" if theirs and mine else ""
+        rows.append((label, show(mine), show(theirs) if theirs is not None else "unknown", ratio))
+    return rows
 
 
 def _model_rows(model: Mapping[str, Any]) -> list[tuple[str, str]]:

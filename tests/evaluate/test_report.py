@@ -143,3 +143,57 @@ def test_report_draws_the_learning_curve_and_marks_the_kept_step(tmp_path: Path)
 def test_report_without_validations_says_so(tmp_path: Path) -> None:
     html = _write(tmp_path, _summary(), [(1, 1.0)], [])
     assert "no validation during training" in html
+
+
+def test_the_real_test_set_comes_first_and_the_held_out_labels_are_explained(tmp_path: Path) -> None:
+    real = {"exact_match": 92.5, "chrf": 95.0, "bertscore": 99.0, "count": 40}
+    data = {"generated": 100, "sample_agreement": 96.3, "judge": {"agreement": 91.0}}
+    html = _write(tmp_path, _summary(real_metrics=real, data=data), [], [])
+
+    assert html.index("<h3>Your labelled test set</h3>") < html.index("<h3>Held-out split</h3>")
+    assert (
+        "The held-out split&#39;s labels come from the teacher for the 100 generated examples (and from "
+        "your data for the rest): there, a score measures agreement with the teacher, not correctness."
+    ) in html
+    assert (
+        "Estimates of how often those labels are right: the teacher&#39;s samples agreed with its kept "
+        "answer 96.3% of the time; the teacher, asked as a judge, accepted 91.0% of the pairs."
+    ) in html
+    assert "pass a labelled test set with --test-dataset" not in html
+
+
+def test_without_a_real_test_set_the_report_says_how_to_get_a_trustworthy_score(tmp_path: Path) -> None:
+    html = _write(tmp_path, _summary(), [], [])
+
+    assert "For a score you can trust, pass a labelled test set with --test-dataset." in html
+
+
+def test_student_and_teacher_size_and_speed_side_by_side(tmp_path: Path) -> None:
+    footprint = {
+        "student": {"parameters": 134_515_008, "disk_bytes": 538_000_000, "ms_per_answer": 40.0},
+        "teacher": {
+            "name": "big",
+            "parameters": 1_777_088_000,
+            "disk_bytes": 3_560_000_000,
+            "ms_per_answer": 610.0,
+        },
+    }
+    html = _write(tmp_path, _summary(footprint=footprint), [], [])
+
+    section = html[html.index("<h2>Smaller and cheaper</h2>") : html.index("<h2>Learning curve</h2>")]
+    cells = re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", section)
+    assert cells[4:] == [
+        "Parameters", "135M", "1,777M", "13.2x",
+        "Size on disk", "538 MB", "3,560 MB", "6.6x",
+        "Milliseconds per answer", "40.0", "610.0", "15.2x",
+    ]  # fmt: skip
+
+
+def test_a_remote_teachers_size_is_unknown(tmp_path: Path) -> None:
+    footprint = {
+        "student": {"parameters": 1_000_000, "ms_per_answer": 5.0},
+        "teacher": {"ms_per_answer": 50.0},
+    }
+    html = _write(tmp_path, _summary(footprint=footprint), [], [])
+
+    assert "<td class=\"number\">unknown</td>" in html and "10.0x" in html
