@@ -1,10 +1,15 @@
 """Quality: does the trained student beat the teacher prompted with the same prompt?
 
 For each task of the suite (examples/<task>/: prompt.txt, train.jsonl, test.jsonl with disjoint
-inputs, written by the task's make_data.py) this runs the real command
+inputs, written by the task's make_data.py; or, with --data-dir, a folder <task>/ holding
+prompt.txt and test.jsonl of public labelled data) this runs the real command
 
     p2m run --prompt-file examples/<task>/prompt.txt --dataset examples/<task>/train.jsonl \
             --test-dataset examples/<task>/test.jsonl --profile quick --out runs/quality/<task>
+
+or, with --prompt-only (the paper's setting: the teacher writes all the training data), the same
+without --dataset; the same-size model, the untrained student prompted with the same prompt, is
+then scored on the test set too.
 
 in a subprocess (KFP's local runner, as a user would), then reads the run's summary.json and
 reports, per task: the student's and the teacher's main metric on the real test set
@@ -40,8 +45,14 @@ TASKS = {
     "flight_destination": "exact_match",
     "ticket_routing": "exact_match",
 }
+# Public labelled sets in --data-dir (each folder's SOURCE.md says where they come from).
+PUBLIC_TASKS = dict.fromkeys(("sentiment", "qa", "topic", "non_english"), "exact_match")
 TARGET_POINTS = 20.0
 TARGET_WALL_S = 600.0
+# Prompt only: the student at least matches the prompted teacher and beats the same-size prompted
+# model by this many points; a quick run takes under 15 minutes.
+PROMPT_ONLY_TARGET_POINTS = 20.0
+PROMPT_ONLY_WALL_S = 900.0
 
 
 def main() -> None:
@@ -55,12 +66,16 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=None, help="Most teacher requests per run.")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
+    parser.add_argument("--prompt-only", action="store_true", help="Train on generated data alone.")
+    parser.add_argument("--data-dir", type=Path, help="Folder of public tasks: " + ", ".join(PUBLIC_TASKS))
+    parser.add_argument("--teacher", default="auto", help="p2m run --teacher.")
     args = parser.parse_args()
     args.out = args.out.resolve()
     names = [name.strip() for name in args.tasks.split(",") if name.strip()]
-    unknown = [name for name in names if name not in TASKS]
+    known = TASKS | (PUBLIC_TASKS if args.data_dir else {})
+    unknown = [name for name in names if name not in known]
     if unknown:
-        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(known)}")
 
     started = time.time()
     load_before = os.getloadavg()
@@ -82,24 +97,14 @@ def main() -> None:
 
 def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run `p2m run` on one task into a fresh folder and gather its figures."""
-    folder = EXAMPLES / name
+    folder = args.data_dir / name if name in PUBLIC_TASKS else EXAMPLES / name
     out = args.out / name
     shutil.rmtree(out, ignore_errors=True)
     train, test = folder / "train.jsonl", folder / "test.jsonl"
-    command = [
-        str(Path(sys.executable).parent / "p2m"),
-        "run",
-        "--prompt-file",
-        str(folder / "prompt.txt"),
-        "--dataset",
-        str(train),
-        "--test-dataset",
-        str(test),
-        "--profile",
-        args.profile,
-        "--out",
-        str(out),
-    ]
+    command = [str(Path(sys.executable).parent / "p2m"), "run", "--prompt-file", str(folder / "prompt.txt")]
+    command += [] if args.prompt_only else ["--dataset", str(train)]
+    command += ["--test-dataset", str(test), "--profile", args.profile, "--out", str(out)]
+    command += ["--teacher", args.teacher]
     if args.num_examples is not None:
         command += ["--num-examples", str(args.num_examples)]
     if args.max_requests is not None:
@@ -116,7 +121,35 @@ def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if finished.returncode != 0:
         tail = (finished.stdout + finished.stderr).strip().splitlines()[-10:]
         return result | {"error": f"p2m run exited with {finished.returncode}", "output_tail": tail}
-    return result | figures_of(json.loads((out / "summary.json").read_text()), TASKS[name], wall)
+    metric = (TASKS | PUBLIC_TASKS)[name]
+    figures = figures_of(json.loads((out / "summary.json").read_text()), metric, wall)
+    if args.prompt_only:
+        same_size = same_size_prompted(folder, metric, args.profile)
+        figures |= same_size | {
+            "target_met": figures["difference"] >= 0
+            and figures["student"] - same_size["same_size"] >= PROMPT_ONLY_TARGET_POINTS
+            and wall < PROMPT_ONLY_WALL_S
+        }
+    return result | figures
+
+
+def same_size_prompted(folder: Path, metric: str, profile: str) -> dict[str, float]:
+    """The untrained embedded student, prompted with the task's prompt exactly as the teacher is."""
+    from p2m_lib.config import get_profile
+    from p2m_lib.embedded import DEFAULT_STUDENT, embedded_model
+    from p2m_lib.evaluate import score
+    from p2m_lib.evaluate.baseline import teacher_predictions
+    from p2m_lib.llm import LocalTeacher
+    from p2m_lib.parse import parse_prompt
+    from p2m_lib.process.datasets import load_pairs
+
+    task = parse_prompt((folder / "prompt.txt").read_text(encoding="utf-8"))
+    # The same rows the run scored its student and teacher on.
+    examples = load_pairs(folder / "test.jsonl", "input", "output")[: get_profile(profile).max_eval_examples]
+    prompted = LocalTeacher(embedded=embedded_model(DEFAULT_STUDENT))
+    answers = teacher_predictions(prompted, task, [e.input for e in examples], 48)
+    scores = score(answers, [e.output for e in examples], None)
+    return {"same_size": round(getattr(scores, metric), 2), "same_size_chrf": round(scores.chrf, 2)}
 
 
 def figures_of(summary: dict[str, Any], metric: str, wall: float) -> dict[str, Any]:
@@ -145,7 +178,7 @@ def figures_of(summary: dict[str, Any], metric: str, wall: float) -> dict[str, A
 
 def print_table(results: list[dict[str, Any]]) -> None:
     stages = list(dict.fromkeys(stage for result in results for stage in result.get("timings", {})))
-    header = ["task", "student", "teacher", "diff", "train ex", "steps (kept)"]
+    header = ["task", "student", "teacher", "same size", "diff", "train ex", "steps (kept)"]
     header += [*stages, "wall s", "load", "target"]
     rows = []
     for result in results:
@@ -158,6 +191,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 result["task"],
                 f"{result['student']:.1f}",
                 f"{result['teacher']:.1f}",
+                f"{result['same_size']:.1f}" if "same_size" in result else "",
                 f"{result['difference']:+.1f}",
                 str(result["train_examples"]),
                 f"{result['steps']} ({result['best_step']})",

@@ -106,7 +106,7 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         # Enough teacher-written examples for the student to learn a task from the prompt alone;
         # the embedded teacher writes them in about 5 minutes on 2 cores (docs/BENCHMARKS.md).
-        generation=GenerationConfig(num_examples=100, samples_per_input=3, max_requests=400),
+        generation=GenerationConfig(num_examples=200, samples_per_input=3, max_requests=600),
         # About 2.5 s a step on 2 quiet CPU cores (validations included). Training is bounded by
         # steps, so that the model does not depend on how busy the machine is; the time budget is
         # only a safety net against a machine far slower than planned.

@@ -106,10 +106,11 @@ def label_trust(summary: Mapping[str, Any]) -> list[str]:
     data = summary.get("data") or {}
     if not summary.get("metrics") or not data.get("generated"):
         return []
+    labelled = data.get("dataset", 0) + data.get("retrieved", 0)
     notes = [
         f"The held-out split's labels come from the teacher for the {data['generated']:,} generated "
-        "examples (and from your data for the rest): there, a score measures agreement with the "
-        "teacher, not correctness."
+        + ("examples (and from your data for the rest)" if labelled else "examples")
+        + ": there, a score measures agreement with the teacher, not correctness."
     ]
     estimates = []
     agreement, judge = data.get("sample_agreement"), data.get("judge") or {}

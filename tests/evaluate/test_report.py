@@ -147,7 +147,7 @@ def test_report_without_validations_says_so(tmp_path: Path) -> None:
 
 def test_the_real_test_set_comes_first_and_the_held_out_labels_are_explained(tmp_path: Path) -> None:
     real = {"exact_match": 92.5, "chrf": 95.0, "bertscore": 99.0, "count": 40}
-    data = {"generated": 100, "sample_agreement": 96.3, "judge": {"agreement": 91.0}}
+    data = {"generated": 100, "dataset": 20, "sample_agreement": 96.3, "judge": {"agreement": 91.0}}
     html = _write(tmp_path, _summary(real_metrics=real, data=data), [], [])
 
     assert html.index("<h3>Your labelled test set</h3>") < html.index("<h3>Held-out split</h3>")
@@ -165,6 +165,7 @@ def test_the_real_test_set_comes_first_and_the_held_out_labels_are_explained(tmp
 def test_without_a_real_test_set_the_report_says_how_to_get_a_trustworthy_score(tmp_path: Path) -> None:
     html = _write(tmp_path, _summary(), [], [])
 
+    assert "from the teacher for the 100 generated examples: there, a score measures agreement" in html
     assert "For a score you can trust, pass a labelled test set with --test-dataset." in html
 
 
