@@ -19,7 +19,8 @@ class GenerationConfig:
         demonstrations_per_request: Already generated examples added to each request.
         max_requests: Hard bound on teacher requests so a bad teacher cannot spin forever.
         batch_size: Prompts sent together (one padded batch locally, concurrent requests remotely).
-        max_new_tokens: Longest teacher reply for an input or an output.
+        max_new_tokens: Longest teacher reply for an input or an output; None: 48 tokens, or room
+            for one and a half times the longest demonstration input (output) where that is more.
         max_cost: Most money (USD) to spend on the teacher, over all runs into the same folder;
             None for no limit. Priced by `p2m_lib.llm.cost.PriceTable`.
         judge: After generation, ask the teacher whether each kept pair is correct and drop
@@ -33,7 +34,7 @@ class GenerationConfig:
     demonstrations_per_request: int = 3
     max_requests: int = 200
     batch_size: int = 4
-    max_new_tokens: int = 48
+    max_new_tokens: int | None = None
     max_cost: float | None = None
     judge: bool = False
 

