@@ -19,8 +19,8 @@ class GenerationConfig:
         demonstrations_per_request: Already generated examples added to each request.
         max_requests: Hard bound on teacher requests so a bad teacher cannot spin forever.
         batch_size: Prompts sent together (one padded batch locally, concurrent requests remotely).
-        max_new_tokens: Longest teacher reply for an input or an output; None: 48 tokens, or room
-            for one and a half times the longest demonstration input (output) where that is more.
+        max_new_tokens: Longest teacher reply for an input or an output; None: room for three
+            times the longest demonstration input (output), 16 tokens at least.
         max_cost: Most money (USD) to spend on the teacher, over all runs into the same folder;
             None for no limit. Priced by `p2m_lib.llm.cost.PriceTable`.
         judge: After generation, ask the teacher whether each kept pair is correct and drop
@@ -116,8 +116,8 @@ PROFILES: dict[str, Profile] = {
             learning_rate=1e-4,
             batch_size=8,
             max_length=128,
-            min_steps=60,
-            max_steps=100,
+            min_steps=100,
+            max_steps=150,
             patience=2,
             time_budget_s=3600,
         ),

@@ -48,7 +48,7 @@ EXAMPLES_FILE = "examples.jsonl"
 _MIN_OBSERVED = 10
 _ASSUMED_ACCEPTANCE = (0.8, 0.95)
 _STATUS_EVERY_S = 0.25
-DEFAULT_REPLY_TOKENS = 48
+MIN_REPLY_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -309,11 +309,17 @@ class DatasetGenerator:
 
 
 def reply_budget(config: GenerationConfig, longest_chars: int) -> int:
-    """Tokens a teacher reply may take: the configured limit, else 48 or room for one and a half
-    times the longest demonstration where that is more (a question with its paragraph needs 150)."""
+    """Tokens a teacher reply may take: the configured limit, else room for three times the
+    longest demonstration (16 tokens at least).
+
+    A question with its paragraph needs a few hundred tokens, a date a dozen. A fixed 48 cut long
+    inputs short, and let short ones ramble: at the annealed high temperatures a wave of inputs
+    ran to its limit on some sequence every time, which made input waves the slowest part of
+    generating (docs/BENCHMARKS.md, Quality).
+    """
     if config.max_new_tokens is not None:
         return config.max_new_tokens
-    return max(DEFAULT_REPLY_TOKENS, math.ceil(1.5 * longest_chars / CHARS_PER_TOKEN))
+    return max(MIN_REPLY_TOKENS, math.ceil(3 * longest_chars / CHARS_PER_TOKEN))
 
 
 def _typical_prompts(task: TaskSpec, config: GenerationConfig, chat: bool) -> tuple[str, str, Example]:

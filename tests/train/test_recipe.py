@@ -61,10 +61,10 @@ def test_about_five_validations_per_run(total, every, interval):
 def test_the_quick_profile_is_bounded_by_steps_with_the_time_budget_only_a_safety_net():
     quick = PROFILES["quick"].train
 
-    assert (quick.min_steps, quick.max_steps, quick.patience) == (60, 100, 2)
+    assert (quick.min_steps, quick.max_steps, quick.patience) == (100, 150, 2)
     # An hour: far beyond the few minutes the steps take, so a busy machine trains the same model.
     assert quick.time_budget_s == 3600
-    assert [planned_steps(rows, quick) for rows in (40, 190, 400)] == [60, 72, 100]
+    assert [planned_steps(rows, quick) for rows in (40, 300, 500)] == [100, 114, 150]
 
 
 def test_lora_comes_with_its_own_learning_rate_unless_one_is_given():
