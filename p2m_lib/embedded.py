@@ -256,6 +256,12 @@ def gguf_architecture(path: Path) -> str:
     return field.contents() if field is not None else ""
 
 
+def embedded_source(folder: Path) -> str:
+    """Where an embedded model's weights come from, for a folder `model_folder` made; else ""."""
+    path = folder / SOURCE_FILE
+    return json.loads(path.read_text(encoding="utf-8"))["source"] if path.is_file() else ""
+
+
 def folder_bytes(folder: Path) -> int:
     """The size on disk of every file under `folder`."""
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())

@@ -19,6 +19,7 @@ def write_model_card(
     config: TrainConfig,
     row_counts: dict[str, int],
     final_losses: dict[str, float],
+    base_source: str = "",
 ) -> Path:
     """Write README.md into `folder`: base model, task, data, hyper-parameters and final losses.
 
@@ -29,6 +30,7 @@ def write_model_card(
         config: The training settings.
         row_counts: Rows per split used, e.g. {"train": 80, "val": 10}.
         final_losses: The last logged losses, e.g. {"training loss": 0.41, "validation loss": 0.52}.
+        base_source: Where the base model's weights come from (an embedded model's provenance).
 
     Returns:
         The card's path.
@@ -47,6 +49,7 @@ def write_model_card(
         "a teacher model and retrieved from datasets, then fine-tuning of this small student model.",
         "",
         f"- Base model: `{result.model_name}` ({template.kind}, {result.parameters:,} parameters)",
+        *([f"- Base weights from: {base_source}"] if base_source else []),
         f"- Trainable parameters: {result.trainable_parameters:,}"
         + (" (LoRA, merged)" if config.lora else ""),
         f"- Training steps: {result.steps}"

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from p2m_lib.config import TrainConfig
+from p2m_lib.embedded import embedded_source
 from p2m_lib.errors import P2MError
 from p2m_lib.hardware import bf16_supported
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
@@ -184,6 +185,7 @@ def train(
         config,
         row_counts={"train": len(train_data), "validation": len(val_data)},
         final_losses=_final_losses(history),
+        base_source=embedded_source(student) if isinstance(student, Path) else "",
     )
     return result
 

