@@ -30,8 +30,8 @@ PREDICTIONS_FILE = "predictions.jsonl"
 METRICS_FILE = "metrics.json"
 FOOTPRINT_FILE = "footprint.json"
 LABELLED_FILE = "examples.jsonl"
-# Fewer examples than this split into nothing useful: a student trained on them learns nothing.
-MIN_TRAINING_EXAMPLES = 10
+# Fewer examples than one training batch of the quick profile: a student learns nothing from them.
+MIN_TRAINING_EXAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,7 @@ def sample_agreement(generated_dir: Path) -> float | None:
     An estimate of how reliable the teacher's labels are where no real test set says so: a
     teacher that gives the same answer every time it is asked is more often right.
     """
-    from p2m_lib.generate import RAW_FILE
-    from p2m_lib.generate.generator import read_jsonl
+    from p2m_lib.generate.journal import RAW_FILE, read_jsonl
 
     shares = [row["agreement"] for row in read_jsonl(generated_dir / RAW_FILE) if "agreement" in row]
     return round(100 * sum(shares) / len(shares), 1) if shares else None

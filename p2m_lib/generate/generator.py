@@ -15,7 +15,6 @@ generated but not yet answered, without repeating any request whose reply is on 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -23,11 +22,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import prompts
 from p2m_lib.generate.filters import InputFilter, OutputFilter
+from p2m_lib.generate.journal import EXAMPLES_FILE, RAW_FILE, Journal, read_jsonl
 from p2m_lib.generate.strategies import annealed_temperature, sample_demonstrations
 from p2m_lib.llm.base import is_chat
 from p2m_lib.llm.cost import CHARS_PER_TOKEN, Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RAW_FILE = "raw.jsonl"
-EXAMPLES_FILE = "examples.jsonl"
 # Until a folder has this many replies of a kind, estimates assume these rates of passing the filters.
 _MIN_OBSERVED = 10
 _ASSUMED_ACCEPTANCE = (0.8, 0.95)
@@ -108,56 +106,6 @@ class _Ask:
     round: int
     reserved: float
     input: str = ""
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a last line cut off by a kill is ignored."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def open_for_append(path: Path) -> IO[str]:
-    """Open `path` to append lines, first dropping a last line that a kill cut short.
-
-    Without that, the next row would be glued to the broken one and be unreadable too.
-    """
-    if path.exists():
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with path.open("r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
-    return path.open("a", encoding="utf-8")
-
-
-class _Journal:
-    """The two append-only files, open for the whole run; every row is flushed as it is written."""
-
-    def __init__(self, folder: Path) -> None:
-        self._raw = open_for_append(folder / RAW_FILE)
-        self._examples = open_for_append(folder / EXAMPLES_FILE)
-
-    def reply(self, row: dict[str, Any]) -> None:
-        _write_line(self._raw, row)
-
-    def example(self, example: Example) -> None:
-        _write_line(self._examples, example.to_dict())
-
-    def close(self) -> None:
-        self._raw.close()
-        self._examples.close()
-
-
-def _write_line(handle: IO[str], row: dict[str, Any]) -> None:
-    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    # Flushed to the OS at once: a killed process loses nothing it has written.
-    handle.flush()
 
 
 def _load_state(folder: Path, price: Price | None) -> _State:
@@ -240,7 +188,7 @@ class DatasetGenerator:
         state = _load_state(folder, price)
         budget = Budget(price, self.config.max_requests, self.max_cost, state.usage.requests, state.cost)
         resumed = len(state.examples)
-        journal = _Journal(folder)
+        journal = Journal(folder)
         try:
             for example in state.unrecorded:
                 journal.example(example)
@@ -359,7 +307,7 @@ class _Run:
         task: TaskSpec,
         state: _State,
         budget: Budget,
-        journal: _Journal,
+        journal: Journal,
         bar: Progress,
     ) -> None:
         self.config = generator.config

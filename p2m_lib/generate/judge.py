@@ -13,13 +13,12 @@ only what is not on disk.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from p2m_lib.generate.generator import open_for_append, read_jsonl
+from p2m_lib.generate.journal import open_for_append, read_jsonl, write_line
 from p2m_lib.generate.prompts import CHAT_PREAMBLE
 from p2m_lib.llm.base import is_chat
 from p2m_lib.progress import progress_bar
@@ -105,8 +104,7 @@ def judge_examples(
             for example, completion in zip(batch, completions, strict=True):
                 decision = verdict(completion.texts[0] if completion.texts else "")
                 known[(example.input, example.output)] = decision
-                out.write(json.dumps(example.to_dict() | {"verdict": decision}, ensure_ascii=False) + "\n")
-                out.flush()
+                write_line(out, example.to_dict() | {"verdict": decision})
             bar.update(0, advance=len(batch))
     decisions = [known[(e.input, e.output)] for e in examples]
     kept = tuple(e for e, decision in zip(examples, decisions, strict=True) if decision != WRONG)

@@ -123,7 +123,7 @@ def test_the_generate_metrics_carry_the_judge(tmp_path):
 def test_a_set_the_judge_left_too_small_says_why_and_what_to_change(tmp_path):
     generated = tmp_path / "generated"
     generated.mkdir()
-    rows = [{"input": f"day {i}", "output": f"2001-01-{i:02d}"} for i in range(1, 13)]
+    rows = [{"input": f"day {i}", "output": f"2001-01-{i:02d}"} for i in range(1, 11)]
     (generated / "examples.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (generated / JUDGED_FILE).write_text(
         "".join(json.dumps(row | {"verdict": "no" if i < 5 else "yes"}) + "\n" for i, row in enumerate(rows))
@@ -134,9 +134,9 @@ def test_a_set_the_judge_left_too_small_says_why_and_what_to_change(tmp_path):
     with pytest.raises(P2MError) as error:
         process_stage(tmp_path / "task.json", generated, tmp_path / "data", None, None, None, 0)
 
-    assert MIN_TRAINING_EXAMPLES == 10
+    assert MIN_TRAINING_EXAMPLES == 8
     assert str(error.value) == (
-        "only 7 examples to train on (7 generated, 0 labelled; the filters rejected 2 duplicate input, "
-        "5 more judged wrong by the teacher); at least 10 are needed. Ask for more with --num-examples, "
+        "only 5 examples to train on (5 generated, 0 labelled; the filters rejected 2 duplicate input, "
+        "5 more judged wrong by the teacher); at least 8 are needed. Ask for more with --num-examples, "
         "use a stronger --teacher, turn the judge off or add labelled data with --dataset"
     )
