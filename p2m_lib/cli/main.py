@@ -68,18 +68,23 @@ def parse(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     teacher: Annotated[str, typer.Option(help=TEACHER_HELP)] = "auto",
 ) -> None:
-    """Split a prompt into its instruction and demonstrations."""
+    """Split a prompt into its instruction and demonstrations, and say how it presents an input."""
     from p2m_lib.llm import make_teacher
     from p2m_lib.parse import parse_prompt, read_prompt
 
     task = parse_prompt(read_prompt(prompt_file), make_teacher(teacher))
-    parsed = {"instruction": task.instruction, "examples": [e.to_dict() for e in task.examples]}
+    parsed = {
+        "instruction": task.instruction,
+        "examples": [e.to_dict() for e in task.examples],
+        "layout": task.layout.to_dict(),
+    }
     if as_json:
         typer.echo(json.dumps(parsed, ensure_ascii=False))
         return
     console.print(f"[bold]instruction:[/] {task.instruction}", highlight=False)
     for index, example in enumerate(task.examples, 1):
         console.print(f"[bold]{index}.[/] {example.input!r} -> {example.output!r}", highlight=False)
+    console.print(f"[bold]an input is asked as:[/] {task.layout.present('…')!r}", highlight=False)
 
 
 @app.command()
