@@ -12,15 +12,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from p2m_lib.generate.prompts import CHAT_PREAMBLE, OUTPUT_STOP, extract_output
-from p2m_lib.llm.base import is_chat
+from p2m_lib.llm.base import batch_size_for, is_chat
 from p2m_lib.progress import progress_bar
 from p2m_lib.types import INPUT_SLOT, SamplingParams, TaskSpec
 
 if TYPE_CHECKING:
     from p2m_lib.llm.base import Teacher
-
-DEFAULT_BATCH = 8
-
 
 def baseline_prompt(task: TaskSpec, text: str, chat: bool = False) -> str:
     """The user's prompt, unchanged, then the bare input `text` presented in the prompt's layout."""
@@ -50,7 +47,7 @@ def teacher_predictions(
         batch_size: Inputs sent together; default: as many as the teacher runs best at once
             (a local teacher's `wave_sequences`), else 8.
     """
-    batch_size = batch_size or getattr(teacher, "wave_sequences", DEFAULT_BATCH)
+    batch_size = batch_size or batch_size_for(teacher)
     params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, stop=baseline_stops(task))
     chat = is_chat(teacher)
     answers: list[str] = []

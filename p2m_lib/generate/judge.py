@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2m_lib.generate.journal import open_for_append, read_jsonl, write_line
 from p2m_lib.generate.prompts import CHAT_PREAMBLE
-from p2m_lib.llm.base import is_chat
+from p2m_lib.llm.base import batch_size_for, is_chat
 from p2m_lib.progress import progress_bar
 from p2m_lib.types import Example, SamplingParams, TaskSpec
 
@@ -93,7 +93,7 @@ def judge_examples(
     path = folder / JUDGED_FILE
     known = {(row["input"], row["output"]): row["verdict"] for row in read_jsonl(path)}
     waiting = [example for example in examples if (example.input, example.output) not in known]
-    batch_size = batch_size or getattr(teacher, "wave_sequences", 8)
+    batch_size = batch_size or batch_size_for(teacher)
     params = SamplingParams(n=1, temperature=0.0, max_tokens=3, stop=("\n",))
     chat = is_chat(teacher)
     with progress_bar("judge", total=len(examples)) as bar, open_for_append(path) as out:

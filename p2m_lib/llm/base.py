@@ -39,6 +39,15 @@ def is_chat(teacher: Teacher) -> bool:
     return bool(getattr(teacher, "chat", teacher.capable))
 
 
+DEFAULT_BATCH = 8
+
+
+def batch_size_for(teacher: Teacher) -> int:
+    """Prompts to send together for one answer each: as many sequences as a local teacher runs
+    best at once (`wave_sequences`), else 8."""
+    return getattr(teacher, "wave_sequences", DEFAULT_BATCH)
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Return `text` up to (not including) the earliest occurrence of any stop string."""
     positions = [index for index in (text.find(s) for s in stop if s) if index >= 0]
