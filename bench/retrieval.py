@@ -4,6 +4,7 @@ Run from the repository root:
 
     .venv/bin/python bench/retrieval.py                      # shared catalog + 100,000 synthetic entries
     .venv/bin/python bench/retrieval.py --synthetic-entries 0   # shared catalogs only
+    .venv/bin/python bench/retrieval.py --synthetic-entries 0 --rerank-teacher qwen-coder-1.5b
 
 Each catalog is benchmarked in its own process, so that its peak memory is its own. Figures are
 printed as they come; the last line is one JSON object with all of them.
@@ -13,6 +14,10 @@ The synthetic catalog's index build is timed on --synthetic-build-entries entrie
 linearly with the entries. Query latency is measured on all --synthetic-entries entries, with
 their BM25 index built for real and their dense vectors drawn at random (unit length): an exact
 FAISS search costs the same whatever the vectors hold.
+
+With --rerank-teacher, the hit rates at 1, 3 and 10 are measured again with that teacher
+reordering each prompt's top 20 (as `retrieve_datasets` does with a capable teacher); the
+rerank requests go to the teacher in batches, the way the teacher answers fastest.
 """
 
 from __future__ import annotations
@@ -46,9 +51,10 @@ from p2m_lib.index import (  # noqa: E402
     read_catalog,
 )
 from p2m_lib.retrieve import retrieve_datasets, retrieve_models  # noqa: E402
-from p2m_lib.retrieve.datasets import dense_ranking, lexical_ranking  # noqa: E402
+from p2m_lib.retrieve.datasets import RERANK_DEPTH, dense_ranking, lexical_ranking  # noqa: E402
 from p2m_lib.retrieve.evaluation import LabelledPrompt, hit_rate, read_labelled_prompts  # noqa: E402
 from p2m_lib.retrieve.query import RetrievalQuery, make_query  # noqa: E402
+from p2m_lib.retrieve.rerank import RERANK_PARAMS, reordered, rerank_prompt  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "catalogs"
 PROMPTS = ROOT / "tests" / "retrieval_prompts.jsonl"
@@ -66,10 +72,11 @@ def main() -> None:
         "--synthetic-build-entries", type=int, default=10_000, help="synthetic entries whose build is timed"
     )
     parser.add_argument("--repeats", type=int, default=3, help="times each prompt is queried for latency")
+    parser.add_argument("--rerank-teacher", help="a teacher (as --teacher takes) to measure reranking with")
     args = parser.parse_args()
 
     figures: dict[str, Any] = {"machine": _machine(), "prompts": len(read_labelled_prompts(PROMPTS))}
-    figures["datasets_shared"] = _in_child(_bench_shared_datasets, args.repeats)
+    figures["datasets_shared"] = _in_child(_bench_shared_datasets, args.repeats, args.rerank_teacher)
     figures["models_shared"] = _in_child(_bench_shared_models, args.repeats)
     if args.synthetic_entries:
         figures["datasets_synthetic_build"] = _in_child(_bench_synthetic_build, args.synthetic_build_entries)
@@ -79,7 +86,7 @@ def main() -> None:
     print(json.dumps(figures))
 
 
-def _bench_shared_datasets(repeats: int) -> dict[str, Any]:
+def _bench_shared_datasets(repeats: int, rerank_teacher: str | None) -> dict[str, Any]:
     prompts = read_labelled_prompts(PROMPTS)
     catalog = read_catalog(SHARED / "hf_datasets_2023.json")
     with tempfile.TemporaryDirectory() as folder:
@@ -87,6 +94,8 @@ def _bench_shared_datasets(repeats: int) -> dict[str, Any]:
         index = load_dataset_index(Path(folder))
         figures |= _latency(lambda prompt: retrieve_datasets(index, prompt), prompts, repeats)
         figures["hit_rates"] = _hit_rates(index, prompts)
+        if rerank_teacher:
+            figures["reranked"] = _reranked_hit_rates(index, prompts, rerank_teacher)
     _report("datasets, shared catalog", figures)
     return figures
 
@@ -197,6 +206,42 @@ def _hit_rates(index: Any, prompts: list[LabelledPrompt]) -> dict[str, dict[str,
     for label, ranker in rankers.items():
         ranks = {p.id: _first_relevant(ranker(p), p.relevant) for p in prompts}
         rates[label] = {f"top{cutoff}": round(hit_rate(ranks, cutoff), 3) for cutoff in CUTOFFS}
+    return rates
+
+
+def _reranked_hit_rates(index: Any, prompts: list[LabelledPrompt], teacher_name: str) -> dict[str, Any]:
+    """Hit rates at 1, 3 and 10 of the fused top 20 as it is and as the teacher reorders it."""
+    from p2m_lib.llm import make_teacher
+    from p2m_lib.llm.base import batch_size_for
+
+    teacher = make_teacher(teacher_name)
+    queries = [make_query(p.prompt) for p in prompts]
+    fused = [retrieve_datasets(index, p.prompt, RERANK_DEPTH) for p in prompts]
+    requests = [rerank_prompt(query, hits) for query, hits in zip(queries, fused, strict=True)]
+    start = time.perf_counter()
+    replies: list[str] = []
+    batch = min(batch_size_for(teacher), 8)
+    for first in range(0, len(requests), batch):
+        completions = teacher.complete(requests[first : first + batch], RERANK_PARAMS)
+        replies += [completion.texts[0] for completion in completions]
+        print(f"  reranked {len(replies)}/{len(requests)}", flush=True)
+    seconds = time.perf_counter() - start
+    rankings = {
+        "fused (p2m)": fused,
+        f"fused, reranked by {teacher.name}": [
+            reordered(hits, reply) for hits, reply in zip(fused, replies, strict=True)
+        ],
+    }
+    rates: dict[str, Any] = {
+        "teacher": teacher.name,
+        "seconds_per_request": round(seconds / len(requests), 1),
+    }
+    for label, ranking in rankings.items():
+        ranks = {
+            p.id: _first_relevant([hit.name for hit in hits], p.relevant)
+            for p, hits in zip(prompts, ranking, strict=True)
+        }
+        rates[label] = {f"top{cutoff}": round(hit_rate(ranks, cutoff), 3) for cutoff in (1, 3, 10)}
     return rates
 
 

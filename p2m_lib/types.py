@@ -88,12 +88,18 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """How the teacher samples: `n` completions per prompt, each at most `max_tokens` long."""
+    """How the teacher samples: `n` completions per prompt, each at most `max_tokens` long.
+
+    `instruction` marks a prompt to obey rather than a pattern to continue (the JSON parse, the
+    rerank, HyDE, the column choice): a teacher that continues raw text presents it as a chat
+    turn in its own template; one that always chats (a remote model) sends it as it does any prompt.
+    """
 
     n: int = 1
     temperature: float = 0.7
     max_tokens: int = 64
     stop: tuple[str, ...] = ()
+    instruction: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Completion-style prompts for the teacher, and lenient extraction of its replies.
 
-The embedded teacher (SmolLM2-135M) does not follow a big model's JSON instructions (DESIGN.md:
-0 of 85 replies usable), but it continues a few-shot "Input:/Output:" pattern. So every
+Small models do not follow a big model's JSON instructions (SmolLM2-135M: 0 of 85 replies
+usable, DESIGN.md) but continue a few-shot "Input:/Output:" pattern, and even the embedded
+Qwen2.5-Coder-1.5B labels more accurately continuing one than answering a chat turn. So every
 request is a pattern to continue, and each reply carries one thing: a new input, or the output
 for a given input.
 """

@@ -21,12 +21,14 @@ WAVE_SEQUENCES = 32
 
 
 class LocalTeacher:
-    """Raw text completion (no chat template) with a model loaded on first use.
+    """Raw text completion with a model loaded on first use; instructions as chat turns.
 
-    Prompts are completion-style text that the model continues: the small embedded models do not
-    follow chat instructions (DESIGN.md), and the larger ones label more accurately when they
-    continue the user's own few-shot layout than when it comes wrapped in a chat turn
-    (docs/BENCHMARKS.md, Teacher).
+    Few-shot prompts are text that the model continues: the small embedded models do not follow
+    chat instructions (DESIGN.md), and the larger ones label more accurately when they continue
+    the user's own few-shot layout than when it comes wrapped in a chat turn (docs/BENCHMARKS.md,
+    Teacher). A request marked `instruction` (JSON parse, rerank, HyDE, column choice) is put in
+    the model's chat template when it has one: continued as raw text, an instruction-tuned model
+    writes more instructions instead of answering, until its token limit.
 
     Weights are computed in bfloat16 where the hardware does it natively (AMX or AVX512-BF16:
     several times faster for batched decoding), else in float32.
@@ -35,7 +37,7 @@ class LocalTeacher:
         name: The embedded model's title with "(embedded)", else the GGUF file's or folder's name.
         capable: Whether callers may ask for JSON and judgements: the embedded model's own flag;
             False for a folder or file, whose abilities p2m does not know.
-        chat: Always False: prompts are continued, not answered as chat messages.
+        chat: Always False: few-shot prompts are continued, not answered as chat messages.
         wave_sequences: How many sequences one generate call should hold to keep the cores busy.
     """
 
@@ -86,6 +88,8 @@ class LocalTeacher:
         import torch
 
         self.load()
+        if params.instruction:
+            prompts = [self._chat_turn(prompt) for prompt in prompts]
         batch = self._tokenizer(list(prompts), return_tensors="pt", padding=True)
         prompt_length = batch["input_ids"].shape[1]
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
@@ -100,6 +104,14 @@ class LocalTeacher:
             self._completion(generated[i * per_prompt : (i + 1) * per_prompt], prompt_lengths[i], params)
             for i in range(len(prompts))
         ]
+
+    def _chat_turn(self, instruction: str) -> str:
+        """`instruction` as a user's turn and the opening of the model's answer, in its chat template;
+        unchanged for a model without one."""
+        if not self._tokenizer.chat_template:
+            return instruction
+        turn = [{"role": "user", "content": instruction}]
+        return self._tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
 
     def _generate_kwargs(self, params: SamplingParams, prompt_length: int) -> dict[str, Any]:
         sampling = params.temperature > 0

@@ -92,7 +92,7 @@ def parse_with_llm(prompt: str, teacher: Teacher, max_attempts: int = 3) -> Task
 
 def _ask(teacher: Teacher, request: str, temperature: float, max_tokens: int) -> str:
     """The teacher's one reply to `request` ("" when it gave none)."""
-    params = SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens)
+    params = SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens, instruction=True)
     texts = teacher.complete([request], params)[0].texts
     return texts[0] if texts else ""
 
@@ -121,13 +121,12 @@ def _validated(reply: dict[str, Any], prompt: str) -> tuple[str, tuple[Example, 
     items = reply.get("examples", [])
     if not isinstance(items, list):
         raise _UnusableReply('"examples" must be a list of {"input": ..., "output": ...} objects')
-    squashed_prompt = _squashed(prompt)
-    examples = tuple(_example(number, item, squashed_prompt) for number, item in enumerate(items, 1))
+    examples = tuple(_example(number, item, prompt) for number, item in enumerate(items, 1))
     return instruction.strip(), examples
 
 
-def _example(number: int, item: object, squashed_prompt: str) -> Example:
-    """One demonstration of the reply; it must occur in the prompt, whitespace aside."""
+def _example(number: int, item: object, prompt: str) -> Example:
+    """One demonstration of the reply, as the prompt writes it; it must occur there, whitespace aside."""
     if not isinstance(item, dict):
         raise _UnusableReply(f'example {number} must be an object {{"input": ..., "output": ...}}')
     values = {}
@@ -135,13 +134,26 @@ def _example(number: int, item: object, squashed_prompt: str) -> Example:
         value = item.get(field)
         if not isinstance(value, str) or not value.strip():
             raise _UnusableReply(f'example {number} needs a non-empty string "{field}"')
-        if _squashed(value) not in squashed_prompt:
+        written = _as_written(value, prompt)
+        if written is None:
             raise _UnusableReply(
                 f'example {number} {field} "{_quoted(value)}" does not occur in the prompt; copy '
                 "demonstrations exactly, never invent them"
             )
-        values[field] = value.strip()
+        values[field] = written
     return Example(values["input"], values["output"])
+
+
+def _as_written(value: str, prompt: str) -> str | None:
+    """The first stretch of `prompt` that holds `value`'s characters in order, whitespace aside.
+
+    Models tidy spacing when they copy ("a gem of a movie ." comes back "a gem of a movie."); the
+    demonstration keeps the user's own text, which is the format the test inputs come in.
+    """
+    characters = "".join(value.split())
+    pattern = r"\s*".join(map(re.escape, characters))
+    match = re.search(pattern, prompt)
+    return match.group(0) if match else None
 
 
 def _squashed(text: str) -> str:

@@ -208,7 +208,8 @@ def ask_teacher_for_columns(
     """The teacher's choice of columns, or None when its reply is unusable or it fails."""
     try:
         reply = teacher.complete(
-            [columns_prompt(task, name, dataset)], SamplingParams(n=1, temperature=0.0, max_tokens=96)
+            [columns_prompt(task, name, dataset)],
+            SamplingParams(n=1, temperature=0.0, max_tokens=96, instruction=True),
         )[0].texts
     except P2MError as error:
         log.warning("%s: the teacher could not be asked for columns (%s)", name, error)

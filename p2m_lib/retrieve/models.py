@@ -97,7 +97,7 @@ def retrieve_models(
 
 def hyde_card(teacher: Teacher, instruction: str) -> str:
     """A hypothetical model card for the task, written by the teacher (HyDE)."""
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=200)
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=200, instruction=True)
     return teacher.complete([_HYDE_PROMPT.format(instruction=instruction)], params)[0].texts[0]
 
 

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 _DESCRIPTION_CHARS = 300
 _DEMONSTRATION_CHARS = 600
 _NUMBER = re.compile(r"\d+")
+RERANK_PARAMS = SamplingParams(n=1, temperature=0.0, max_tokens=64, instruction=True)
 _PROMPT = """You are choosing training data for a machine-learning task.
 
 Task: {instruction}
@@ -39,12 +40,16 @@ def rerank(teacher: Teacher, query: RetrievalQuery, hits: Sequence[DatasetHit]) 
     """
     if not hits:
         return []
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=64)
     try:
-        reply = teacher.complete([rerank_prompt(query, hits)], params)[0].texts[0]
+        reply = teacher.complete([rerank_prompt(query, hits)], RERANK_PARAMS)[0].texts[0]
     except P2MError as error:
         log.warning("reranking skipped: the teacher failed (%s)", error)
         return list(hits)
+    return reordered(hits, reply)
+
+
+def reordered(hits: Sequence[DatasetHit], reply: str) -> list[DatasetHit]:
+    """The hits that the teacher's reply picks, in its order, then the others in their original order."""
     picked = picked_positions(reply, len(hits))
     rest = [position for position in range(len(hits)) if position not in picked]
     return [hits[position] for position in [*picked, *rest]]

@@ -1,4 +1,4 @@
-"""`p2m parse`: the demonstrations with their wrapper taken out, and the layout that puts it back."""
+"""`p2m parse` (rules: a teacher that is not capable): the bare demonstrations and the prompt's layout."""
 
 import json
 
@@ -11,7 +11,9 @@ def test_parse_json_shows_bare_demonstrations_and_the_prompts_layout(tmp_path):
     prompt = tmp_path / "prompt.txt"
     prompt.write_text('Classify.\n\nReview: "Great phone" -> positive\nReview: "Awful" -> negative\n')
 
-    result = CliRunner().invoke(app, ["parse", "--prompt-file", str(prompt), "--json", "--teacher", "local"])
+    result = CliRunner().invoke(
+        app, ["parse", "--prompt-file", str(prompt), "--json", "--teacher", "smollm2-135m"]
+    )
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {

@@ -105,14 +105,14 @@ def test_make_teacher_auto_is_the_default_embedded_teacher_without_a_base_url() 
     teacher = make_teacher()
 
     assert isinstance(teacher, LocalTeacher)
-    assert (teacher.name, teacher.capable) == ("Qwen2.5-Coder-1.5B-Instruct (embedded)", False)
+    assert (teacher.name, teacher.capable) == ("Qwen2.5-Coder-1.5B-Instruct (embedded)", True)
     assert make_teacher("local").embedded == teacher.embedded
 
 
 @pytest.mark.parametrize(
     ("name", "title", "capable"),
     [
-        ("qwen-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct", False),
+        ("qwen-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct", True),
         ("qwen-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct", False),
         ("smollm2-135m", "SmolLM2-135M-Instruct", False),
     ],
@@ -177,6 +177,35 @@ def test_embedded_teacher_continues_a_short_prompt() -> None:
 
     assert completion.texts[0].strip()
     assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
+
+
+def test_an_instruction_is_asked_as_a_chat_turn(tiny_teacher: LocalTeacher) -> None:
+    from dataclasses import replace
+
+    greedy = SamplingParams(temperature=0.0, max_tokens=4)
+    (asked,) = tiny_teacher.complete(["List three colours."], replace(greedy, instruction=True))
+    turn = [{"role": "user", "content": "List three colours."}]
+    template = tiny_teacher._tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+    (continued,) = tiny_teacher.complete([template], greedy)
+    (raw,) = tiny_teacher.complete(["List three colours."], greedy)
+
+    assert template.startswith("<|im_start|>") and template.endswith("<|im_start|>assistant\n")
+    assert asked == continued
+    assert asked.prompt_tokens > raw.prompt_tokens
+
+
+@pytest.mark.slow
+def test_the_embedded_teacher_splits_a_prompt_into_json() -> None:
+    from p2m_lib.parse import parse_with_llm, read_prompt
+    from p2m_lib.parse.rules import parse_rules
+
+    prompt = read_prompt(Path(__file__).parents[2] / "examples" / "date_normalization" / "prompt.txt")
+
+    spec = parse_with_llm(prompt, LocalTeacher(), max_attempts=1)
+
+    rules = parse_rules(prompt)
+    assert spec.instruction == rules.instruction
+    assert spec.examples == rules.examples
 
 
 def test_batched_greedy_answers_equal_unbatched_ones(tiny_teacher: LocalTeacher) -> None:

@@ -16,7 +16,8 @@ SPLIT = {
     "instruction": "Translate English to French.",
     "examples": [{"input": "cat", "output": "chat"}, {"input": "the dog", "output": "le chien"}],
 }
-EXAMPLES = (Example("cat", "chat"), Example("the dog", "le chien"))
+# Demonstrations keep the prompt's own spacing, whatever spacing the reply used.
+EXAMPLES = (Example("cat", "chat"), Example("the  dog", "le chien"))
 
 
 def test_fenced_json_with_chatter_is_accepted(scripted_teacher: Callable) -> None:
@@ -30,7 +31,27 @@ def test_fenced_json_with_chatter_is_accepted(scripted_teacher: Callable) -> Non
     assert spec.retrieval_instruction == ""
     [(request, params)] = teacher.requests
     assert PROMPT in request
-    assert (params.n, params.temperature) == (1, 0.0)
+    assert (params.n, params.temperature, params.instruction) == (1, 0.0, True)
+
+
+def test_a_demonstration_copied_with_tidied_spacing_keeps_the_prompts_text(
+    scripted_teacher: Callable,
+) -> None:
+    prompt = (
+        "Classify the review.\n\nInput: a gem of a movie .\nOutput: positive\n\n"
+        "Input: it 's dull\nOutput: negative"
+    )
+    tidied = {
+        "instruction": "Classify the review.",
+        "examples": [
+            {"input": "a gem of a movie.", "output": "positive"},
+            {"input": "it's dull", "output": "negative"},
+        ],
+    }
+
+    spec = parse_with_llm(prompt, scripted_teacher([json.dumps(tidied)]))
+
+    assert spec.examples == (Example("a gem of a movie .", "positive"), Example("it 's dull", "negative"))
 
 
 def test_invented_example_is_rejected_and_asked_again(scripted_teacher: Callable) -> None:
