@@ -36,7 +36,7 @@ DEMO_WAIT_S = 900
 PART_OF = {"app.kubernetes.io/part-of": "p2m"}
 # Knative and KServe append "-predictor" and revision suffixes to the name inside one 63-character
 # DNS label, so the name itself must stay well below 63.
-_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,43}[a-z0-9])?")
+SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,43}[a-z0-9])?")
 _CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
 
 
@@ -91,7 +91,7 @@ class ServiceSpec:
     demo: bool = False
 
     def __post_init__(self) -> None:
-        if not _SERVICE_NAME.fullmatch(self.name):
+        if not SERVICE_NAME.fullmatch(self.name):
             raise P2MError(
                 f"service name {self.name!r} must be lowercase letters, digits and '-', start with a "
                 "letter, end with a letter or digit, and be at most 45 characters"
