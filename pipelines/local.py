@@ -23,6 +23,7 @@ from typing import IO, Any
 from components.runtime import run_profile
 from p2m_lib.config import Profile
 from p2m_lib.errors import P2MError
+from p2m_lib.evaluate.gate import GateThresholds
 from p2m_lib.progress import StepList
 from p2m_lib.stages import LabelledData, read_json
 
@@ -66,6 +67,7 @@ class RunOptions:
         retrieved_columns: IN[,IN...]->OUT, that dataset's columns; empty: choose.
         bertscore_model: Encoder for BERTScore; None for the embedded MiniLM.
         seed: Seed for sampling, splitting and training.
+        gate: The promotion gate's thresholds; its decision goes to summary.json and report.html.
     """
 
     prompt_file: Path
@@ -81,6 +83,7 @@ class RunOptions:
     retrieved_columns: str = ""
     bertscore_model: str | None = None
     seed: int = 42
+    gate: GateThresholds = GateThresholds()
 
 
 def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
@@ -197,6 +200,7 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "retrieved_columns": options.retrieved_columns,
         "bertscore_model": options.bertscore_model or "",
         "work_dir": str(out),
+        "gate": options.gate.to_dict(),
         "run_info": {
             "runner": RUNNER,
             "out_dir": str(out),

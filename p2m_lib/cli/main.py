@@ -142,12 +142,22 @@ def run(
     learning_rate: Annotated[
         float | None, typer.Option(help="Peak learning rate (profile default, or 1e-3 with --lora).")
     ] = None,
+    min_exact_match: Annotated[
+        float | None, typer.Option(help="Gate: least student exact match on the test set.")
+    ] = None,
+    min_gain_over_teacher: Annotated[
+        float, typer.Option(help="Gate: least student minus prompted teacher exact match, in points.")
+    ] = 0.0,
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="Gate: most milliseconds per student answer.")
+    ] = None,
 ) -> None:
     """Run every stage (parse, retrieve, generate, process, train, evaluate, report) as the
     prompt2model pipeline on KFP's local runner; rerun into the same --out to resume."""
     from dataclasses import replace
 
     from p2m_lib.config import get_profile, tuned_training
+    from p2m_lib.evaluate.gate import GateThresholds
     from p2m_lib.stages import LabelledData
     from pipelines.local import RunOptions, run_pipeline_locally
 
@@ -180,6 +190,7 @@ def run(
         retrieved_columns=retrieved_columns,
         bertscore_model=bertscore_model,
         seed=seed,
+        gate=GateThresholds(min_exact_match, min_gain_over_teacher, max_latency_ms),
     )
     if estimate:
         expected = _estimate(options)
@@ -230,6 +241,9 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     console.print(table)
     for note in label_trust(summary):
         console.print(note, style="dim", highlight=False)
+    if gate := summary.get("gate"):
+        verdict = "[green]promote[/]" if gate["promote"] else "[red]do not promote[/]"
+        console.print(f"gate: {verdict} ({'; '.join(gate['reasons'])})", highlight=False)
     footprint = summary.get("footprint") or {}
     if footprint:
         console.print(f"size: {_size(footprint['student'])} vs the teacher's {_size(footprint['teacher'])}")

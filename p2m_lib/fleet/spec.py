@@ -26,9 +26,9 @@ from typing import Any
 
 from p2m_lib.errors import P2MError
 from p2m_lib.evaluate.gate import GateThresholds
+from p2m_lib.serve.deploy import DEFAULT_CANARY_PERCENT
 from p2m_lib.serve.manifests import SERVICE_NAME
 
-DEFAULT_CANARY_PERCENT = 10
 # Mappings merged key by key between the defaults and a task.
 MERGED = ("gate", "deploy", "training", "generation")
 # Scalar task fields and the type each takes (bool before int: YAML's true is a Python int too).

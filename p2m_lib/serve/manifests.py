@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -72,6 +73,7 @@ class ServiceSpec:
         max_batch_size: Most inputs decoded together.
         max_wait_ms: Longest wait for a batch to fill.
         demo: Add the Gradio demo as a sidecar container (its image must hold gradio).
+        annotations: The InferenceService's annotations (the model's lineage).
     """
 
     name: str
@@ -89,6 +91,7 @@ class ServiceSpec:
     max_batch_size: int = 16
     max_wait_ms: float = 10.0
     demo: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not SERVICE_NAME.fullmatch(self.name):
@@ -150,8 +153,11 @@ def render_inference_service(spec: ServiceSpec) -> dict[str, Any]:
     A canary percent only matters when the service exists: its first revision takes all traffic.
     """
     metadata: dict[str, Any] = {"name": spec.name, "namespace": spec.namespace, "labels": dict(PART_OF)}
+    annotations = dict(spec.annotations)
     if spec.deployment_mode:
-        metadata["annotations"] = {f"{KSERVE_GROUP}/deploymentMode": spec.deployment_mode}
+        annotations[f"{KSERVE_GROUP}/deploymentMode"] = spec.deployment_mode
+    if annotations:
+        metadata["annotations"] = annotations
     predictor: dict[str, Any] = {
         "serviceAccountName": spec.service_account,
         "minReplicas": spec.min_replicas,

@@ -49,7 +49,8 @@ def test_without_a_real_test_set_the_held_out_split_is_judged_and_the_decision_s
     assert decision.promote is True
     assert decision.reasons == (
         HELD_OUT_NOTE,
-        "pass: student minus teacher exact match on the held-out split (90.0 - 95.0) -5.0 points >= -10 points",
+        "pass: student minus teacher exact match on the held-out split (90.0 - 95.0) "
+        "-5.0 points >= -10 points",
     )
 
 
