@@ -61,6 +61,7 @@ TEACHER_HELP = (
     "or a model folder."
 )
 
+
 @app.command()
 @user_errors
 def parse(
@@ -260,7 +261,7 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
 
 
 def _size(model: dict[str, Any]) -> str:
-    """"135M parameters, 538 MB, 40 ms an answer", leaving out what is unknown."""
+    """ "135M parameters, 538 MB, 40 ms an answer", leaving out what is unknown."""
     parts = []
     if model.get("parameters"):
         parts.append(f"{model['parameters'] / 1e6:,.0f}M parameters")
@@ -272,4 +273,3 @@ def _size(model: dict[str, Any]) -> str:
 
 
 _register_subcommands()
-

@@ -16,8 +16,9 @@ import typer
 from p2m_lib.cli.common import user_errors
 from p2m_lib.progress import console
 from p2m_lib.serve.config import DEFAULT_HTTP_PORT, DEFAULT_MODEL_NAME, ServeConfig
-from p2m_lib.serve.deploy import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S
+from p2m_lib.serve.deploy import DEFAULT_CANARY_PERCENT, DEFAULT_PREFIX, DEFAULT_TIMEOUT_S
 from p2m_lib.serve.manifests import DEFAULT_SERVICE_ACCOUNT
+from p2m_lib.serve.rollout import DEFAULT_TIMEOUT_S as ROLLOUT_TIMEOUT_S
 
 DEFAULTS = ServeConfig()
 
@@ -109,8 +110,12 @@ def deploy(
     min_replicas: Annotated[int, typer.Option(help="Fewest replicas (0: scale to zero, Serverless).")] = 1,
     max_replicas: Annotated[int, typer.Option(help="Most replicas.")] = 1,
     canary_percent: Annotated[
-        int | None, typer.Option(help="Traffic % for the new model of an existing service (Serverless only).")
-    ] = None,
+        int,
+        typer.Option(
+            help="Traffic % for the new model of an existing service until `p2m promote` (100: all of it; "
+            "Serverless only)."
+        ),
+    ] = DEFAULT_CANARY_PERCENT,
     deployment_mode: Annotated[
         str | None, typer.Option(help="Serverless or RawDeployment; default: the cluster's.")
     ] = None,
@@ -123,14 +128,19 @@ def deploy(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifests; touch nothing.")] = False,
 ) -> None:
-    """Upload the trained model to S3 and serve it as a KServe InferenceService; print its URL."""
+    """Upload the trained model to S3 and serve it as a KServe InferenceService; print its URL.
+
+    A new model of an existing service is a canary until `p2m promote` or `p2m rollback`; a run
+    folder's lineage (prompt, training data, teacher, gate) goes into annotations and the card."""
     import yaml
 
     from p2m_lib.serve.config import find_model_dir
     from p2m_lib.serve.deploy import deploy_model
+    from p2m_lib.serve.lineage import run_folder_lineage
 
+    model_dir = find_model_dir(run_dir)
     result = deploy_model(
-        find_model_dir(run_dir),
+        model_dir,
         name=name or default_service_name(run_dir),
         namespace=namespace,
         bucket=bucket,
@@ -150,6 +160,7 @@ def deploy(
         timeout_s=timeout,
         kubeconfig=kubeconfig,
         dry_run=dry_run,
+        lineage=run_folder_lineage(model_dir.parent),
     )
     if dry_run:
         typer.echo(yaml.safe_dump_all(result.manifests, sort_keys=False), nl=False)
@@ -162,6 +173,48 @@ def deploy(
     typer.echo(result.url)
 
 
+ServiceName = Annotated[str, typer.Argument(help="The InferenceService's name.")]
+Namespace = Annotated[str, typer.Option(help="Its namespace; default: the kubeconfig context's.")]
+Kubeconfig = Annotated[Path | None, typer.Option(help="Kubeconfig file; default: the usual lookup.")]
+RolloutTimeout = Annotated[float, typer.Option(help="Seconds to wait for KServe to report the change.")]
+
+
+@user_errors
+def promote(
+    name: ServiceName,
+    namespace: Namespace = "",
+    kubeconfig: Kubeconfig = None,
+    timeout: RolloutTimeout = ROLLOUT_TIMEOUT_S,
+) -> None:
+    """Send all traffic to the canary: the newest model of the service replaces the previous one."""
+    from p2m_lib.serve.rollout import promote as promote_canary
+
+    before, after = promote_canary(name, namespace, kubeconfig, timeout)
+    console.print(
+        f"promoted {after.namespace}/{after.name}: {before.canary.name} now takes all traffic "
+        f"(was {before.canary.percent}%); traffic: {after.split()}",
+        highlight=False,
+    )
+
+
+@user_errors
+def rollback(
+    name: ServiceName,
+    namespace: Namespace = "",
+    kubeconfig: Kubeconfig = None,
+    timeout: RolloutTimeout = ROLLOUT_TIMEOUT_S,
+) -> None:
+    """Send all traffic back to the previous model: the canary gets none."""
+    from p2m_lib.serve.rollout import rollback as rollback_canary
+
+    before, after = rollback_canary(name, namespace, kubeconfig, timeout)
+    console.print(
+        f"rolled back {after.namespace}/{after.name}: {before.previous.name} takes all traffic again, "
+        f"{before.canary.name} none; traffic: {after.split()}",
+        highlight=False,
+    )
+
+
 def default_service_name(run_dir: Path) -> str:
     """An InferenceService name from a run folder's name: lowercase, "-" for anything else, at most 45."""
     folder = Path(run_dir).resolve()
@@ -172,11 +225,11 @@ def default_service_name(run_dir: Path) -> str:
     return name[:45].rstrip("-")
 
 
-COMMANDS = {"serve": serve, "demo": demo, "deploy": deploy}
+COMMANDS = {"serve": serve, "demo": demo, "deploy": deploy, "promote": promote, "rollback": rollback}
 
 
 def register_serving_commands(app: typer.Typer) -> None:
-    """Add `serve`, `demo` and `deploy` to the main CLI."""
+    """Add `serve`, `demo`, `deploy`, `promote` and `rollback` to the main CLI."""
     for name, command in COMMANDS.items():
         app.command(name)(command)
 

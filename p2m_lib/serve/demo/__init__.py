@@ -139,4 +139,3 @@ def run_demo(
         description=description,
     )
     page.launch(server_name=host, server_port=port)
-
