@@ -56,6 +56,9 @@ class RunOptions:
         out_dir: The run folder (created; reused to resume).
         profile: Generation and training budget.
         teacher: `auto`, `local`, `openai` or a local model folder (see `p2m_lib.llm.make_teacher`).
+        teacher_base_url: An OpenAI-compatible endpoint that answers instead (its key from
+            OPENAI_API_KEY); empty: `teacher`.
+        teacher_model: The teacher model's name on that endpoint.
         student: A model folder or hub name; None for the embedded default.
         dataset: Labelled data to train on beside the generated data.
         test_dataset: Real labelled data to evaluate on.
@@ -74,6 +77,8 @@ class RunOptions:
     out_dir: Path
     profile: Profile
     teacher: str = "auto"
+    teacher_base_url: str = ""
+    teacher_model: str = ""
     student: str | None = None
     dataset: LabelledData | None = None
     test_dataset: LabelledData | None = None
@@ -187,6 +192,8 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "training": training,
         "seed": options.seed,
         "teacher": options.teacher,
+        "teacher_base_url": options.teacher_base_url,
+        "teacher_model": options.teacher_model,
         "student": options.student or "",
         "dataset_path": str(dataset.path.resolve()) if dataset else "",
         "input_col": dataset.input_col if dataset else "input",

@@ -11,6 +11,7 @@ import typer
 from rich.logging import RichHandler
 
 from p2m_lib.cli.common import user_errors
+from p2m_lib.errors import P2MError
 from p2m_lib.progress import console
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 def _register_subcommands() -> None:
     """Commands whose modules live beside this one (retrieval, serving, deployment, Kubeflow)."""
+    from p2m_lib.cli.fleet import status_command
     from p2m_lib.cli.kfp import compile_command, submit_command
     from p2m_lib.cli.retrieval import index_app, retrieve_app
     from p2m_lib.cli.serving import register_serving_commands
@@ -35,6 +37,7 @@ def _register_subcommands() -> None:
     register_serving_commands(app)
     app.command("compile")(user_errors(compile_command))
     app.command("submit")(user_errors(submit_command))
+    app.command("status")(user_errors(status_command))
 
 
 @app.callback()
@@ -91,10 +94,21 @@ def parse(
 @app.command()
 @user_errors
 def run(
-    prompt_file: PromptFile,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; rerun into it to resume.")] = Path(
-        "runs/latest"
-    ),
+    prompt_file: Annotated[
+        Path | None, typer.Option("--prompt-file", "-p", help="Prompt: an instruction and demonstrations.")
+    ] = None,
+    fleet: Annotated[
+        Path | None, typer.Option(help="A fleet file: run each of its tasks instead of one prompt.")
+    ] = None,
+    parallel: Annotated[int, typer.Option(help="With --fleet: tasks run at once.")] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder (runs/latest); rerun into it to resume. --fleet: their parent (runs/fleet).",
+        ),
+    ] = None,
     profile: Annotated[str, typer.Option(help="quick or standard.")] = "quick",
     teacher: Annotated[str, typer.Option(help=TEACHER_HELP)] = "auto",
     student: Annotated[
@@ -156,6 +170,15 @@ def run(
     """Run every stage (parse, retrieve, generate, process, train, evaluate, report) as the
     prompt2model pipeline on KFP's local runner; rerun into the same --out to resume."""
     from dataclasses import replace
+
+    if (prompt_file is None) == (fleet is None):
+        raise P2MError("give --prompt-file (one task) or --fleet (a fleet file's tasks)")
+    if fleet is not None:
+        from p2m_lib.cli.fleet import run_fleet
+
+        run_fleet(fleet, out or Path("runs/fleet"), parallel)
+        return
+    out = out or Path("runs/latest")
 
     from p2m_lib.config import get_profile, tuned_training
     from p2m_lib.evaluate.gate import GateThresholds

@@ -48,6 +48,4 @@ def test_deploy_returns_the_endpoint_url():
         "s3_prefix",
         "service_name",
         "serving_image",
-    } <= set(
-        deploy.component_spec.inputs
-    )
+    } <= set(deploy.component_spec.inputs)
