@@ -103,7 +103,7 @@ def task_parameters(fleet: Fleet, task: FleetTask) -> dict[str, Any]:
         "test_dataset_path": fleet.cluster_path(task.test_dataset) if task.test_dataset else "",
         "test_input_col": task.test_input_col,
         "test_output_col": task.test_output_col,
-        "gate": task.gate.to_dict(),
+        "gate": task.gate.to_parameter(),
         "deploy": deploy.enabled,
         "namespace": deploy.namespace,
         "s3_bucket": deploy.bucket,

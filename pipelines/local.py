@@ -207,7 +207,7 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "retrieved_columns": options.retrieved_columns,
         "bertscore_model": options.bertscore_model or "",
         "work_dir": str(out),
-        "gate": options.gate.to_dict(),
+        "gate": options.gate.to_parameter(),
         "run_info": {
             "runner": RUNNER,
             "out_dir": str(out),

@@ -138,8 +138,8 @@ def build_prompt2model(
             canary_percent: Share of traffic a new model of an existing service takes until
                 `p2m promote` (100: all of it at once).
             gate: Promotion thresholds (min_exact_match, min_gain_over_teacher, max_latency_ms):
-                deploy runs only when the student passes them; default: at least as good as the
-                prompted teacher.
+                deploy runs only when the student passes them ("off" turns one off); default: at
+                least as good as the prompted teacher.
             run_info: Merged into summary.json (set by the local runner).
         """
         teacher_args = {

@@ -43,7 +43,7 @@ def evaluate(
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.
         gate: Promotion thresholds: min_exact_match, min_gain_over_teacher (points over the
-            prompted teacher; default 0), max_latency_ms; null turns one off.
+            prompted teacher; default 0), max_latency_ms; "off" turns one off.
 
     Returns:
         seconds: Seconds the stage took.

@@ -18,6 +18,8 @@ from typing import Any
 from p2m_lib.errors import P2MError
 
 GATE_FILE = "gate.json"
+# A threshold turned off, as a pipeline parameter spells it: KFP's local runner refuses a null in a dict.
+OFF = "off"
 # Test sets by preference: (prefix of their keys in metrics.json, how a reason names them).
 TEST_SETS = (("real_", "your test set"), ("", "the held-out split"))
 HELD_OUT_NOTE = (
@@ -47,15 +49,20 @@ class GateThresholds:
         """Thresholds from a mapping (a pipeline parameter, a fleet file); missing keys keep the default.
 
         Raises:
-            P2MError: An unknown key (the valid ones are listed) or a value that is not a number or null.
+            P2MError: An unknown key (the valid ones are listed) or a value that is not a number,
+                null or "off".
         """
         names = [field.name for field in fields(cls)]
         chosen: dict[str, float | None] = {}
         for key, value in (values or {}).items():
             if key not in names:
                 raise P2MError(f"{where}: unknown threshold {key!r}; valid: {', '.join(names)}")
+            if value == OFF:
+                value = None
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise P2MError(f"{where}.{key} must be a number or null, not {value!r}")
+                raise P2MError(
+                    f"{where}.{key} must be a number, or null or {OFF!r} to turn it off, not {value!r}"
+                )
             if value is not None and not math.isfinite(value):
                 raise P2MError(f"{where}.{key} must be a finite number, not {value!r}")
             chosen[key] = None if value is None else float(value)
@@ -63,6 +70,10 @@ class GateThresholds:
 
     def to_dict(self) -> dict[str, float | None]:
         return asdict(self)
+
+    def to_parameter(self) -> dict[str, float | str]:
+        """The thresholds as the pipeline's `gate` parameter: every one, "off" for those not checked."""
+        return {key: OFF if value is None else value for key, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)

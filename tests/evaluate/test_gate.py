@@ -74,6 +74,13 @@ def test_every_threshold_is_checked_and_each_failure_is_a_reason():
 
 def test_a_threshold_left_out_is_not_checked_and_null_turns_the_default_off():
     only_latency = GateThresholds.from_dict({"max_latency_ms": 100, "min_gain_over_teacher": None})
+    # The pipeline parameter spells "off" what a fleet file or Python may spell null.
+    assert GateThresholds.from_dict(only_latency.to_parameter()) == only_latency
+    assert only_latency.to_parameter() == {
+        "min_exact_match": "off",
+        "min_gain_over_teacher": "off",
+        "max_latency_ms": 100.0,
+    }
     decision = decide(scores(10.0, 90.0, "real_"), FOOTPRINT, only_latency)
     assert decision.promote is True
     assert decision.reasons == ("pass: student latency 42.5 ms an answer <= 100 ms",)
@@ -94,8 +101,14 @@ def test_a_latency_threshold_without_a_measured_latency_holds_the_student_back()
     ("values", "message"),
     [
         ({"min_exact_macth": 80}, "gate: unknown threshold 'min_exact_macth'; valid: min_exact_match, "),
-        ({"min_exact_match": "high"}, "gate.min_exact_match must be a number or null, not 'high'"),
-        ({"max_latency_ms": True}, "gate.max_latency_ms must be a number or null, not True"),
+        (
+            {"min_exact_match": "high"},
+            "gate.min_exact_match must be a number, or null or 'off' to turn it off, not 'high'",
+        ),
+        (
+            {"max_latency_ms": True},
+            "gate.max_latency_ms must be a number, or null or 'off' to turn it off, not True",
+        ),
         ({"max_latency_ms": float("nan")}, "gate.max_latency_ms must be a finite number"),
     ],
 )

@@ -68,7 +68,7 @@ EXPECTED_DATES = {
     "test_dataset_path": "/p2m-work/fleet/data/dates-test.jsonl",
     "test_input_col": "input",
     "test_output_col": "output",
-    "gate": {"min_exact_match": 80.0, "min_gain_over_teacher": 0.0, "max_latency_ms": None},
+    "gate": {"min_exact_match": 80.0, "min_gain_over_teacher": 0.0, "max_latency_ms": "off"},
     "deploy": True,
     "namespace": "",
     "s3_bucket": "models",
