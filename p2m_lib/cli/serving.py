@@ -8,6 +8,7 @@ runs `serve` and `demo` alone through `python -m p2m_lib.serve` and `python -m p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -15,10 +16,12 @@ import typer
 
 from p2m_lib.cli.common import user_errors
 from p2m_lib.progress import console
+from p2m_lib.serve import rollout
 from p2m_lib.serve.config import DEFAULT_HTTP_PORT, DEFAULT_MODEL_NAME, ServeConfig
 from p2m_lib.serve.deploy import DEFAULT_CANARY_PERCENT, DEFAULT_PREFIX, DEFAULT_TIMEOUT_S
 from p2m_lib.serve.manifests import DEFAULT_SERVICE_ACCOUNT
 from p2m_lib.serve.rollout import DEFAULT_TIMEOUT_S as ROLLOUT_TIMEOUT_S
+from p2m_lib.serve.rollout import ServiceState
 
 DEFAULTS = ServeConfig()
 
@@ -179,40 +182,43 @@ Kubeconfig = Annotated[Path | None, typer.Option(help="Kubeconfig file; default:
 RolloutTimeout = Annotated[float, typer.Option(help="Seconds to wait for KServe to report the change.")]
 
 
-@user_errors
-def promote(
-    name: ServiceName,
-    namespace: Namespace = "",
-    kubeconfig: Kubeconfig = None,
-    timeout: RolloutTimeout = ROLLOUT_TIMEOUT_S,
-) -> None:
-    """Send all traffic to the canary: the newest model of the service replaces the previous one."""
-    from p2m_lib.serve.rollout import promote as promote_canary
+def _rollout_command(
+    change: Callable[..., tuple[ServiceState, ServiceState]],
+    outcome: Callable[[ServiceState, ServiceState], str],
+    summary: str,
+) -> Callable[..., None]:
+    """A command that changes a service's traffic split with `change` and prints `outcome`."""
 
-    before, after = promote_canary(name, namespace, kubeconfig, timeout)
-    console.print(
+    @user_errors
+    def command(
+        name: ServiceName,
+        namespace: Namespace = "",
+        kubeconfig: Kubeconfig = None,
+        timeout: RolloutTimeout = ROLLOUT_TIMEOUT_S,
+    ) -> None:
+        before, after = change(name, namespace, kubeconfig, timeout)
+        console.print(f"{outcome(before, after)}; traffic: {after.split()}", highlight=False)
+
+    command.__doc__ = summary
+    return command
+
+
+promote = _rollout_command(
+    rollout.promote,
+    lambda before, after: (
         f"promoted {after.namespace}/{after.name}: {before.canary.name} now takes all traffic "
-        f"(was {before.canary.percent}%); traffic: {after.split()}",
-        highlight=False,
-    )
-
-
-@user_errors
-def rollback(
-    name: ServiceName,
-    namespace: Namespace = "",
-    kubeconfig: Kubeconfig = None,
-    timeout: RolloutTimeout = ROLLOUT_TIMEOUT_S,
-) -> None:
-    """Send all traffic back to the previous model: the canary gets none."""
-    from p2m_lib.serve.rollout import rollback as rollback_canary
-
-    before, after = rollback_canary(name, namespace, kubeconfig, timeout)
-    console.print(
+        f"(was {before.canary.percent}%)"
+    ),
+    "Send all traffic to the canary: the newest model of the service replaces the previous one.",
+)
+rollback = _rollout_command(
+    rollout.rollback,
+    lambda before, after: (
         f"rolled back {after.namespace}/{after.name}: {before.previous.name} takes all traffic again, "
-        f"{before.canary.name} none; traffic: {after.split()}",
-        highlight=False,
-    )
+        f"{before.canary.name} none"
+    ),
+    "Send all traffic back to the previous model: the canary gets none.",
+)
 
 
 def default_service_name(run_dir: Path) -> str:

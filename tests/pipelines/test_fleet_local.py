@@ -5,28 +5,12 @@ import json
 import re
 
 import pytest
-from openai_server import OpenAICompatServer
 from typer.testing import CliRunner
 
 from p2m_lib.cli.main import app
 
 pytestmark = pytest.mark.fleet
 PROMPT = "Write the word in capital letters.\n\nInput: apple\nOutput: APPLE\n\nInput: river\nOutput: RIVER\n"
-WORDS = [f"word{n}" for n in range(200)]
-
-
-def uppercase_teacher(request):
-    """Continues the few-shot pattern: a new word for an input request, its upper case for an output."""
-    prompt = request["messages"][-1]["content"]
-    n = request.get("n", 1)
-    if prompt.endswith("Input:"):
-        uppercase_teacher.served += 1
-        return [f" {WORDS[uppercase_teacher.served % len(WORDS)]}"] * n
-    word = re.findall(r"Input: (.*)\nOutput:$", prompt)[0]
-    return [f" {word.upper()}"] * n
-
-
-uppercase_teacher.served = 0
 
 
 def write_fleet(tmp_path, student_dir, tasks):
@@ -49,15 +33,6 @@ def write_fleet(tmp_path, student_dir, tasks):
     path = tmp_path / "fleet.yaml"
     path.write_text(json.dumps({"defaults": defaults, "tasks": tasks}))  # JSON is YAML
     return path
-
-
-@pytest.fixture
-def teacher_env(monkeypatch):
-    with OpenAICompatServer(reply=uppercase_teacher) as server:
-        monkeypatch.setenv("P2M_LLM_BASE_URL", server.base_url)
-        monkeypatch.setenv("P2M_LLM_MODEL", "teacher-model")
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
-        yield server
 
 
 @pytest.mark.slow

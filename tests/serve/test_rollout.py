@@ -130,9 +130,6 @@ def test_a_new_model_is_a_canary_until_promoted_and_rollback_restores_the_previo
 def test_the_service_and_the_uploaded_card_carry_the_lineage(served_model_dir, s3, cluster, tmp_path):
     rows = [{"input": "3 May 2024", "output": "2024-05-03"}]
     folder = run_folder(tmp_path, served_model_dir, "run", rows)
-    card_before = (
-        (folder / "model" / "README.md").read_bytes() if (folder / "model" / "README.md").exists() else b""
-    )
     with kserve_controller(cluster.server, cluster.namespace, Revisions()):
         result = p2m(cluster, "deploy", "--name", "dates", "--bucket", "models", str(folder))
     assert result.exit_code == 0, result.output
@@ -163,8 +160,5 @@ def test_the_service_and_the_uploaded_card_carry_the_lineage(served_model_dir, s
         "- Promotion gate (real_test): promote; promote 1, student_exact_match 90, teacher_exact_match 85, "
         "gain_over_teacher 5, student_ms_per_answer 12.5\n"
     )
-    # The run folder's own card is left as training wrote it.
-    after = (
-        (folder / "model" / "README.md").read_bytes() if (folder / "model" / "README.md").exists() else b""
-    )
-    assert after == card_before
+    # The run folder's model is left as training wrote it: the tiny model has no card of its own.
+    assert not (folder / "model" / "README.md").exists()
