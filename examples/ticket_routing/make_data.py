@@ -13,20 +13,8 @@ from pathlib import Path
 
 from p2m_lib.stages import write_jsonl
 
-PRODUCTS = (
-    "router",
-    "headphones",
-    "blender",
-    "smart watch",
-    "coffee maker",
-    "keyboard",
-    "camera",
-    "vacuum",
-    "printer",
-    "speaker",
-    "monitor",
-    "e-reader",
-)
+PRODUCTS = ("router", "headphones", "blender", "smart watch", "coffee maker", "keyboard",
+            "camera", "vacuum", "printer", "speaker", "monitor", "e-reader")
 # Twelve phrasings per team; the last three of each are kept for the test file (see below).
 TOPICS = {
     "billing": (
@@ -88,14 +76,8 @@ TOPICS = {
 }
 HELD_OUT = 3
 OPENERS = ("", "Hi, ", "Hello team, ", "Urgent: ", "Quick question. ", "Not happy. ")
-CLOSERS = (
-    "",
-    " Thanks.",
-    " Please help.",
-    " This is the second time I'm writing.",
-    " I ordered the {product} last month.",
-    " Order #{number}.",
-)
+CLOSERS = ("", " Thanks.", " Please help.", " This is the second time I'm writing.",
+           " I ordered the {product} last month.", " Order #{number}.")
 
 
 def tickets(rng: random.Random, count: int, seen: set[str], test: bool) -> list[dict[str, str]]:

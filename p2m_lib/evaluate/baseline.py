@@ -19,7 +19,6 @@ from p2m_lib.types import INPUT_SLOT, SamplingParams, TaskSpec
 if TYPE_CHECKING:
     from p2m_lib.llm.base import Teacher
 
-
 def baseline_prompt(task: TaskSpec, text: str, chat: bool = False) -> str:
     """The user's prompt, unchanged, then the bare input `text` presented in the prompt's layout."""
     layout = task.layout

@@ -75,7 +75,7 @@ def _block(text: str, output: str, verdict: str) -> str:
 
 
 def verdict(reply: str) -> str:
-    """ "yes", "no" or "unclear": the reply's first word."""
+    """"yes", "no" or "unclear": the reply's first word."""
     words = reply.strip().split(maxsplit=1)
     first = words[0].strip(".,:;!\"'*").lower() if words else ""
     return first if first in (RIGHT, WRONG) else UNCLEAR

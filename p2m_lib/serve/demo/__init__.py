@@ -139,3 +139,4 @@ def run_demo(
         description=description,
     )
     page.launch(server_name=host, server_port=port)
+
