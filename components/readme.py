@@ -53,17 +53,22 @@ def render_readme(name: str) -> str:
 
 
 def parse_docstring(docstring: str) -> tuple[str, dict[str, str], str]:
-    """(summary, {argument: description}, returns) of a Google-style docstring, each on one line."""
+    """(summary, {argument or named output: description}, returns) of a Google-style docstring, each
+    on one line."""
     summary: list[str] = []
     arguments: dict[str, list[str]] = {}
     returns: list[str] = []
     section = None
+    named = False
     for line in inspect.cleandoc(docstring).splitlines():
         if heading := _SECTION.match(line):
             section = heading.group(1)
-        elif section == "Args" and (argument := _ARGUMENT.match(line)):
+            named = section == "Args"
+        elif (section == "Args" or not returns) and (argument := _ARGUMENT.match(line)):
+            # A NamedTuple's outputs are listed under Returns like arguments: "name: description".
             arguments[argument.group(1)] = [argument.group(2)]
-        elif section == "Args" and arguments and line.strip():
+            named = True
+        elif named and line.strip():
             arguments[list(arguments)[-1]].append(line.strip())
         elif section == "Returns" and line.strip():
             returns.append(line.strip())

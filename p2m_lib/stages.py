@@ -20,6 +20,7 @@ from p2m_lib.errors import P2MError
 from p2m_lib.types import Example, Metrics, TaskSpec
 
 if TYPE_CHECKING:
+    from p2m_lib.evaluate.gate import GateDecision, GateThresholds
     from p2m_lib.index.catalog import CatalogEntry
 
 log = logging.getLogger(__name__)
@@ -344,6 +345,17 @@ def evaluate_stage(
     return evaluations
 
 
+def gate_stage(evaluation_dir: Path, thresholds: GateThresholds) -> GateDecision:
+    """The promotion gate on the evaluate step's scores: writes gate.json into `evaluation_dir`."""
+    from p2m_lib.evaluate.gate import GATE_FILE, decide
+
+    footprint_path = evaluation_dir / FOOTPRINT_FILE
+    footprint = read_json(footprint_path) if footprint_path.exists() else {}
+    decision = decide(read_json(evaluation_dir / METRICS_FILE), footprint, thresholds)
+    write_json(evaluation_dir / GATE_FILE, decision.to_dict())
+    return decision
+
+
 def _footprint(model_dir: Path, teacher: Any, seconds: dict[str, float], answers: int) -> dict[str, Any]:
     """Student and teacher side by side: size on disk, parameters where known, time per answer.
 
@@ -410,6 +422,7 @@ def report_stage(
     things are (`model_path`, relative to `out_dir` where it lies inside it).
     """
     from p2m_lib.evaluate import write_report
+    from p2m_lib.evaluate.gate import GATE_FILE
     from p2m_lib.process import read_split
 
     task = read_json(task_path)
@@ -419,6 +432,7 @@ def report_stage(
     evaluations = read_json(evaluation_dir / METRICS_FILE)
     footprint_path = evaluation_dir / FOOTPRINT_FILE
     footprint = read_json(footprint_path) if footprint_path.exists() else {}
+    gate_path = evaluation_dir / GATE_FILE
     summary = {
         "runner": run_info["runner"],
         **{k: v for k, v in run_info.items() if k not in {"runner", "timings", "model_path"}},
@@ -445,6 +459,7 @@ def report_stage(
             "student": {"parameters": training["parameters"], **footprint["student"]},
             "teacher": footprint["teacher"],
         },
+        **({"gate": read_json(gate_path)} if gate_path.exists() else {}),
         "timings": run_info["timings"],
     }
     predictions = read_split(evaluation_dir / PREDICTIONS_FILE)

@@ -23,6 +23,7 @@ from typing import IO, Any
 from components.runtime import run_profile
 from p2m_lib.config import Profile
 from p2m_lib.errors import P2MError
+from p2m_lib.evaluate.gate import GateThresholds
 from p2m_lib.progress import StepList
 from p2m_lib.stages import LabelledData, read_json
 
@@ -55,6 +56,9 @@ class RunOptions:
         out_dir: The run folder (created; reused to resume).
         profile: Generation and training budget.
         teacher: `auto`, `local`, `openai` or a local model folder (see `p2m_lib.llm.make_teacher`).
+        teacher_base_url: An OpenAI-compatible endpoint that answers instead (its key from
+            OPENAI_API_KEY); empty: `teacher`.
+        teacher_model: The teacher model's name on that endpoint.
         student: A model folder or hub name; None for the embedded default.
         dataset: Labelled data to train on beside the generated data.
         test_dataset: Real labelled data to evaluate on.
@@ -66,12 +70,15 @@ class RunOptions:
         retrieved_columns: IN[,IN...]->OUT, that dataset's columns; empty: choose.
         bertscore_model: Encoder for BERTScore; None for the embedded MiniLM.
         seed: Seed for sampling, splitting and training.
+        gate: The promotion gate's thresholds; its decision goes to summary.json and report.html.
     """
 
     prompt_file: Path
     out_dir: Path
     profile: Profile
     teacher: str = "auto"
+    teacher_base_url: str = ""
+    teacher_model: str = ""
     student: str | None = None
     dataset: LabelledData | None = None
     test_dataset: LabelledData | None = None
@@ -81,6 +88,7 @@ class RunOptions:
     retrieved_columns: str = ""
     bertscore_model: str | None = None
     seed: int = 42
+    gate: GateThresholds = GateThresholds()
 
 
 def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
@@ -184,6 +192,8 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "training": training,
         "seed": options.seed,
         "teacher": options.teacher,
+        "teacher_base_url": options.teacher_base_url,
+        "teacher_model": options.teacher_model,
         "student": options.student or "",
         "dataset_path": str(dataset.path.resolve()) if dataset else "",
         "input_col": dataset.input_col if dataset else "input",
@@ -197,6 +207,7 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "retrieved_columns": options.retrieved_columns,
         "bertscore_model": options.bertscore_model or "",
         "work_dir": str(out),
+        "gate": options.gate.to_parameter(),
         "run_info": {
             "runner": RUNNER,
             "out_dir": str(out),

@@ -2,7 +2,8 @@
 
 parse -> (retrieve datasets | no dataset index) -> gather labelled data, and generate ->
 (retrieve model | check student) -> process -> train (GPU pool) -> evaluate -> report -> (deploy).
-Steps in parentheses run when their parameter asks for them: an index URI, deploy=true.
+Steps in parentheses run when their parameter asks for them: an index URI, deploy=true; deploy also
+waits for the evaluate step's promotion gate to say promote.
 """
 
 from kfp import dsl
@@ -84,6 +85,8 @@ def build_prompt2model(
         serving_cpu: str = "1",
         serving_memory: str = "2Gi",
         serving_gpus: int = 0,
+        canary_percent: int = 10,
+        gate: dict = {},  # noqa: B006
         run_info: dict = {},  # noqa: B006
     ) -> None:
         """Prompt2Model: parse, retrieve, generate, train, evaluate, report and deploy.
@@ -132,6 +135,11 @@ def build_prompt2model(
             serving_cpu: CPU request and limit of a serving replica.
             serving_memory: Memory request and limit of a serving replica.
             serving_gpus: GPUs of a serving replica (0: CPU serving).
+            canary_percent: Share of traffic a new model of an existing service takes until
+                `p2m promote` (100: all of it at once).
+            gate: Promotion thresholds (min_exact_match, min_gain_over_teacher, max_latency_ms):
+                deploy runs only when the student passes them ("off" turns one off); default: at
+                least as good as the prompted teacher.
             run_info: Merged into summary.json (set by the local runner).
         """
         teacher_args = {
@@ -214,6 +222,7 @@ def build_prompt2model(
             test_input_col=test_input_col,
             test_output_col=test_output_col,
             bertscore_model=bertscore_model,
+            gate=gate,
             **teacher_args,
         )
         uses_teacher(evaluated, retries)
@@ -231,14 +240,22 @@ def build_prompt2model(
             generate_seconds=generated.outputs["Output"],
             process_seconds=processed.outputs["Output"],
             train_seconds=trained.outputs["Output"],
-            evaluate_seconds=evaluated.outputs["Output"],
+            evaluate_seconds=evaluated.outputs["seconds"],
             profile=profile,
             run_info=run_info,
         )
 
-        with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712 (a KFP condition, not a Python test)
+        # noqa: E712 below: KFP conditions, not Python tests.
+        with (
+            dsl.If(deploy == True, name="deploy-requested"),  # noqa: E712
+            dsl.If(evaluated.outputs["promote"] == True, name="gate-promotes"),  # noqa: E712
+        ):
             deployed = deploy_model(
                 model=trained.outputs["model"],
+                task=task,
+                data=processed.outputs["data"],
+                evaluation=evaluated.outputs["evaluation"],
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 serving_image=image(SERVING),
                 namespace=namespace,
                 s3_bucket=s3_bucket,
@@ -249,6 +266,7 @@ def build_prompt2model(
                 cpu=serving_cpu,
                 memory=serving_memory,
                 gpus=serving_gpus,
+                canary_percent=canary_percent,
             )
             network_step(deployed, retries)
             uses_s3(deployed)

@@ -19,6 +19,7 @@ from kube_server import (
     install_crds,
     kserve_crds,
 )
+from openai_server import OpenAICompatServer, uppercase_teacher
 
 # No test reaches the network: every Hugging Face loader must find things on disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -67,6 +68,16 @@ def tiny_causal_lm_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokeniz
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def teacher_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAICompatServer]:
+    """The uppercase teacher on loopback, named by the environment as a user's endpoint would be."""
+    with OpenAICompatServer(reply=uppercase_teacher) as server:
+        monkeypatch.setenv("P2M_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("P2M_LLM_MODEL", "teacher-model")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+        yield server
 
 
 # A real Kubernetes API server for the tests marked `kube`: see tests/kube_server.py.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -34,6 +35,24 @@ def echo_reply(request: dict[str, Any]) -> list[str]:
     """Answer every choice with the content of the last message."""
     content = request["messages"][-1]["content"] if request.get("messages") else ""
     return [content] * int(request.get("n") or 1)
+
+
+UPPERCASE_WORDS = [f"word{n}" for n in range(200)]
+
+
+def uppercase_teacher(request: dict[str, Any]) -> list[str]:
+    """A teacher of the task "write the word in capital letters" that continues the few-shot pattern:
+    a new word for an input request (ending "Input:"), the input's upper case for an output request."""
+    prompt = request["messages"][-1]["content"]
+    n = request.get("n", 1)
+    if prompt.endswith("Input:"):
+        uppercase_teacher.served += 1  # type: ignore[attr-defined]
+        return [f" {UPPERCASE_WORDS[uppercase_teacher.served % len(UPPERCASE_WORDS)]}"] * n  # type: ignore[attr-defined]
+    word = re.findall(r"Input: (.*)\nOutput:$", prompt)[0]
+    return [f" {word.upper()}"] * n
+
+
+uppercase_teacher.served = 0  # type: ignore[attr-defined]
 
 
 def count_tokens(text: str) -> int:

@@ -1,5 +1,7 @@
 """Evaluate: the student against the teacher prompted with the user's prompt."""
 
+from typing import NamedTuple
+
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components.images import p2m_component
@@ -20,15 +22,18 @@ def evaluate(
     teacher: str = "auto",
     teacher_base_url: str = "",
     teacher_model: str = "",
-) -> float:
-    """Score the student and the teacher baseline: exact match, chrF++ and BERTScore.
+    gate: dict = {},  # noqa: B006 (KFP reads the default from the signature; it is never mutated)
+) -> NamedTuple("EvaluateOutputs", seconds=float, promote=bool):
+    """Score the student and the teacher baseline, then decide whether the student may be deployed.
 
     Args:
         task: The parsed task (task.json); the teacher baseline is prompted with its prompt.
         model: The trained student.
         data: The process step's splits; scored on test.jsonl.
-        evaluation: Folder: predictions.jsonl (student and teacher answers) and metrics.json.
-        metrics: Every score, as "<test set>.<metric>", listed by the KFP UI.
+        evaluation: Folder: predictions.jsonl (student and teacher answers), metrics.json,
+            footprint.json and gate.json (the promotion gate's decision and its reasons).
+        metrics: Every score, as "<test set>.<metric>", and the gate's numbers, as "gate.<name>"
+            (gate.promote is 1 or 0), listed by the KFP UI.
         profile: quick or standard: how many test examples are scored.
         test_dataset_path: A real labelled test file the task can read; empty for none.
         test_input_col: Input column(s) of test_dataset_path, comma-separated.
@@ -37,14 +42,21 @@ def evaluate(
         teacher: auto, local, openai, an embedded model or a folder; used when teacher_base_url is empty.
         teacher_base_url: An OpenAI-compatible endpoint; its key comes from OPENAI_API_KEY.
         teacher_model: The teacher model's name on that endpoint.
+        gate: Promotion thresholds: min_exact_match, min_gain_over_teacher (points over the
+            prompted teacher; default 0), max_latency_ms; "off" turns one off.
 
     Returns:
-        Seconds the stage took.
+        seconds: Seconds the stage took.
+        promote: The gate's decision: deploy this student or not.
     """
+    from collections import namedtuple
     from pathlib import Path
 
     from components.runtime import component_teacher, labelled_data, run_profile, run_timed
-    from p2m_lib.stages import evaluate_stage
+    from p2m_lib.evaluate.gate import GateThresholds
+    from p2m_lib.stages import evaluate_stage, gate_stage
+
+    thresholds = GateThresholds.from_dict(gate)  # a bad threshold fails before any model loads
 
     teacher_llm = component_teacher(teacher, teacher_base_url, teacher_model)
     evaluations, seconds = run_timed(
@@ -61,4 +73,7 @@ def evaluate(
     for test_set, scores in evaluations.items():
         for name, value in scores.items():
             metrics.log_metric(f"{test_set}.{name}", value)
-    return seconds
+    decision = gate_stage(Path(evaluation.path), thresholds)
+    for name, value in decision.numbers().items():
+        metrics.log_metric(f"gate.{name}", value)
+    return namedtuple("EvaluateOutputs", ["seconds", "promote"])(seconds, decision.promote)

@@ -44,10 +44,42 @@ def submit_command(
     run_name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
     service_account: Annotated[str | None, typer.Option(help="Service account of the run's pods.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the host to answer.")] = 10.0,
+    fleet: Annotated[
+        Path | None, typer.Option(help="A fleet file: one run per task, under the fleet's experiment.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --fleet: also tasks whose identical inputs have a run.")
+    ] = False,
+    schedule: Annotated[
+        str | None, typer.Option(help="With --fleet: recurring runs on this cron schedule, to retrain.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --fleet: print the runs as JSON lines; send nothing.")
+    ] = False,
 ) -> None:
-    """Submit a pipeline run to a KFP v2 cluster; prints the run id on stdout."""
+    """Submit a pipeline run to a KFP v2 cluster; prints the run id on stdout.
+
+    With --fleet: one run per task of the fleet file (a line per task: name, action, id, run name)."""
+    from p2m_lib.errors import P2MError
     from pipelines.submit import IN_CLUSTER_HOST, Submission, submit
 
+    if fleet is not None:
+        from p2m_lib.cli.fleet import submit_fleet_file
+
+        if param or prompt_file or run_name or pipeline != "prompt2model":
+            raise P2MError(
+                "--fleet takes every task's parameters from the fleet file: drop -P, -p, --run-name"
+            )
+        submission = Submission(
+            host=host or IN_CLUSTER_HOST,
+            namespace=namespace,
+            service_account=service_account,
+            timeout=timeout,
+        )
+        submit_fleet_file(fleet, submission, force, schedule, dry_run)
+        return
+    if force or schedule or dry_run:
+        raise P2MError("--force, --schedule and --dry-run go with --fleet")
     pairs = list(param or [])
     if prompt_file is not None:
         from p2m_lib.parse import read_prompt

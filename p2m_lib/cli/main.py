@@ -11,6 +11,7 @@ import typer
 from rich.logging import RichHandler
 
 from p2m_lib.cli.common import user_errors
+from p2m_lib.errors import P2MError
 from p2m_lib.progress import console
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 def _register_subcommands() -> None:
     """Commands whose modules live beside this one (retrieval, serving, deployment, Kubeflow)."""
+    from p2m_lib.cli.fleet import status_command
     from p2m_lib.cli.kfp import compile_command, submit_command
     from p2m_lib.cli.retrieval import index_app, retrieve_app
     from p2m_lib.cli.serving import register_serving_commands
@@ -35,6 +37,7 @@ def _register_subcommands() -> None:
     register_serving_commands(app)
     app.command("compile")(user_errors(compile_command))
     app.command("submit")(user_errors(submit_command))
+    app.command("status")(user_errors(status_command))
 
 
 @app.callback()
@@ -60,6 +63,7 @@ TEACHER_HELP = (
     "auto, local, openai, an embedded model (qwen-coder-1.5b, qwen-coder-0.5b, smollm2-135m) "
     "or a model folder."
 )
+
 
 @app.command()
 @user_errors
@@ -90,10 +94,21 @@ def parse(
 @app.command()
 @user_errors
 def run(
-    prompt_file: PromptFile,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; rerun into it to resume.")] = Path(
-        "runs/latest"
-    ),
+    prompt_file: Annotated[
+        Path | None, typer.Option("--prompt-file", "-p", help="Prompt: an instruction and demonstrations.")
+    ] = None,
+    fleet: Annotated[
+        Path | None, typer.Option(help="A fleet file: run each of its tasks instead of one prompt.")
+    ] = None,
+    parallel: Annotated[int, typer.Option(help="With --fleet: tasks run at once.")] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder (runs/latest); rerun into it to resume. --fleet: their parent (runs/fleet).",
+        ),
+    ] = None,
     profile: Annotated[str, typer.Option(help="quick or standard.")] = "quick",
     teacher: Annotated[str, typer.Option(help=TEACHER_HELP)] = "auto",
     student: Annotated[
@@ -142,12 +157,31 @@ def run(
     learning_rate: Annotated[
         float | None, typer.Option(help="Peak learning rate (profile default, or 1e-3 with --lora).")
     ] = None,
+    min_exact_match: Annotated[
+        float | None, typer.Option(help="Gate: least student exact match on the test set.")
+    ] = None,
+    min_gain_over_teacher: Annotated[
+        float, typer.Option(help="Gate: least student minus prompted teacher exact match, in points.")
+    ] = 0.0,
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="Gate: most milliseconds per student answer.")
+    ] = None,
 ) -> None:
     """Run every stage (parse, retrieve, generate, process, train, evaluate, report) as the
     prompt2model pipeline on KFP's local runner; rerun into the same --out to resume."""
     from dataclasses import replace
 
+    if (prompt_file is None) == (fleet is None):
+        raise P2MError("give --prompt-file (one task) or --fleet (a fleet file's tasks)")
+    if fleet is not None:
+        from p2m_lib.cli.fleet import run_fleet
+
+        run_fleet(fleet, out or Path("runs/fleet"), parallel)
+        return
+    out = out or Path("runs/latest")
+
     from p2m_lib.config import get_profile, tuned_training
+    from p2m_lib.evaluate.gate import GateThresholds
     from p2m_lib.stages import LabelledData
     from pipelines.local import RunOptions, run_pipeline_locally
 
@@ -180,6 +214,7 @@ def run(
         retrieved_columns=retrieved_columns,
         bertscore_model=bertscore_model,
         seed=seed,
+        gate=GateThresholds(min_exact_match, min_gain_over_teacher, max_latency_ms),
     )
     if estimate:
         expected = _estimate(options)
@@ -230,6 +265,9 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     console.print(table)
     for note in label_trust(summary):
         console.print(note, style="dim", highlight=False)
+    if gate := summary.get("gate"):
+        verdict = "[green]promote[/]" if gate["promote"] else "[red]do not promote[/]"
+        console.print(f"gate: {verdict} ({'; '.join(gate['reasons'])})", highlight=False)
     footprint = summary.get("footprint") or {}
     if footprint:
         console.print(f"size: {_size(footprint['student'])} vs the teacher's {_size(footprint['teacher'])}")
@@ -246,7 +284,7 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
 
 
 def _size(model: dict[str, Any]) -> str:
-    """"135M parameters, 538 MB, 40 ms an answer", leaving out what is unknown."""
+    """ "135M parameters, 538 MB, 40 ms an answer", leaving out what is unknown."""
     parts = []
     if model.get("parameters"):
         parts.append(f"{model['parameters'] / 1e6:,.0f}M parameters")
@@ -258,4 +296,3 @@ def _size(model: dict[str, Any]) -> str:
 
 
 _register_subcommands()
-

@@ -8,6 +8,7 @@ runs `serve` and `demo` alone through `python -m p2m_lib.serve` and `python -m p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -15,9 +16,12 @@ import typer
 
 from p2m_lib.cli.common import user_errors
 from p2m_lib.progress import console
+from p2m_lib.serve import rollout
 from p2m_lib.serve.config import DEFAULT_HTTP_PORT, DEFAULT_MODEL_NAME, ServeConfig
-from p2m_lib.serve.deploy import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S
+from p2m_lib.serve.deploy import DEFAULT_CANARY_PERCENT, DEFAULT_PREFIX, DEFAULT_TIMEOUT_S
 from p2m_lib.serve.manifests import DEFAULT_SERVICE_ACCOUNT
+from p2m_lib.serve.rollout import DEFAULT_TIMEOUT_S as ROLLOUT_TIMEOUT_S
+from p2m_lib.serve.rollout import ServiceState
 
 DEFAULTS = ServeConfig()
 
@@ -109,8 +113,12 @@ def deploy(
     min_replicas: Annotated[int, typer.Option(help="Fewest replicas (0: scale to zero, Serverless).")] = 1,
     max_replicas: Annotated[int, typer.Option(help="Most replicas.")] = 1,
     canary_percent: Annotated[
-        int | None, typer.Option(help="Traffic % for the new model of an existing service (Serverless only).")
-    ] = None,
+        int,
+        typer.Option(
+            help="Traffic % for the new model of an existing service until `p2m promote` (100: all of it; "
+            "Serverless only)."
+        ),
+    ] = DEFAULT_CANARY_PERCENT,
     deployment_mode: Annotated[
         str | None, typer.Option(help="Serverless or RawDeployment; default: the cluster's.")
     ] = None,
@@ -123,14 +131,19 @@ def deploy(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifests; touch nothing.")] = False,
 ) -> None:
-    """Upload the trained model to S3 and serve it as a KServe InferenceService; print its URL."""
+    """Upload the trained model to S3 and serve it as a KServe InferenceService; print its URL.
+
+    A new model of an existing service is a canary until `p2m promote` or `p2m rollback`; a run
+    folder's lineage (prompt, training data, teacher, gate) goes into annotations and the card."""
     import yaml
 
     from p2m_lib.serve.config import find_model_dir
     from p2m_lib.serve.deploy import deploy_model
+    from p2m_lib.serve.lineage import run_folder_lineage
 
+    model_dir = find_model_dir(run_dir)
     result = deploy_model(
-        find_model_dir(run_dir),
+        model_dir,
         name=name or default_service_name(run_dir),
         namespace=namespace,
         bucket=bucket,
@@ -150,6 +163,7 @@ def deploy(
         timeout_s=timeout,
         kubeconfig=kubeconfig,
         dry_run=dry_run,
+        lineage=run_folder_lineage(model_dir.parent),
     )
     if dry_run:
         typer.echo(yaml.safe_dump_all(result.manifests, sort_keys=False), nl=False)
@@ -162,6 +176,51 @@ def deploy(
     typer.echo(result.url)
 
 
+ServiceName = Annotated[str, typer.Argument(help="The InferenceService's name.")]
+Namespace = Annotated[str, typer.Option(help="Its namespace; default: the kubeconfig context's.")]
+Kubeconfig = Annotated[Path | None, typer.Option(help="Kubeconfig file; default: the usual lookup.")]
+RolloutTimeout = Annotated[float, typer.Option(help="Seconds to wait for KServe to report the change.")]
+
+
+def _rollout_command(
+    change: Callable[..., tuple[ServiceState, ServiceState]],
+    outcome: Callable[[ServiceState, ServiceState], str],
+    summary: str,
+) -> Callable[..., None]:
+    """A command that changes a service's traffic split with `change` and prints `outcome`."""
+
+    @user_errors
+    def command(
+        name: ServiceName,
+        namespace: Namespace = "",
+        kubeconfig: Kubeconfig = None,
+        timeout: RolloutTimeout = ROLLOUT_TIMEOUT_S,
+    ) -> None:
+        before, after = change(name, namespace, kubeconfig, timeout)
+        console.print(f"{outcome(before, after)}; traffic: {after.split()}", highlight=False)
+
+    command.__doc__ = summary
+    return command
+
+
+promote = _rollout_command(
+    rollout.promote,
+    lambda before, after: (
+        f"promoted {after.namespace}/{after.name}: {before.canary.name} now takes all traffic "
+        f"(was {before.canary.percent}%)"
+    ),
+    "Send all traffic to the canary: the newest model of the service replaces the previous one.",
+)
+rollback = _rollout_command(
+    rollout.rollback,
+    lambda before, after: (
+        f"rolled back {after.namespace}/{after.name}: {before.previous.name} takes all traffic again, "
+        f"{before.canary.name} none"
+    ),
+    "Send all traffic back to the previous model: the canary gets none.",
+)
+
+
 def default_service_name(run_dir: Path) -> str:
     """An InferenceService name from a run folder's name: lowercase, "-" for anything else, at most 45."""
     folder = Path(run_dir).resolve()
@@ -172,11 +231,11 @@ def default_service_name(run_dir: Path) -> str:
     return name[:45].rstrip("-")
 
 
-COMMANDS = {"serve": serve, "demo": demo, "deploy": deploy}
+COMMANDS = {"serve": serve, "demo": demo, "deploy": deploy, "promote": promote, "rollback": rollback}
 
 
 def register_serving_commands(app: typer.Typer) -> None:
-    """Add `serve`, `demo` and `deploy` to the main CLI."""
+    """Add `serve`, `demo`, `deploy`, `promote` and `rollback` to the main CLI."""
     for name, command in COMMANDS.items():
         app.command(name)(command)
 

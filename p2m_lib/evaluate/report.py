@@ -92,6 +92,7 @@ def render_report(
         samples=_samples(predictions),
         label_trust=label_trust(summary),
         footprint=_footprint_rows(summary.get("footprint") or {}),
+        gate=summary.get("gate"),
     )
 
 

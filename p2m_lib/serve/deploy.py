@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 from p2m_lib.errors import P2MError
@@ -20,9 +21,13 @@ from p2m_lib.serve.manifests import DEFAULT_SERVICE_ACCOUNT, ServiceSpec, render
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from p2m_lib.serve.lineage import Lineage
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "p2m"
+# The share of traffic a new model of an existing service takes until `p2m promote`.
+DEFAULT_CANARY_PERCENT = 10
 DEFAULT_TIMEOUT_S = 600.0
 # Characters of the content digest in the storage path: enough to never collide in practice.
 DIGEST_CHARS = 16
@@ -73,6 +78,7 @@ def deploy_model(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     kubeconfig: Path | None = None,
     dry_run: bool = False,
+    lineage: Lineage | None = None,
 ) -> DeployResult:
     """Upload `model_dir` and serve it as the InferenceService `name`, or print what would be done.
 
@@ -91,7 +97,7 @@ def deploy_model(
         min_replicas: Fewest replicas (0 scales to zero in Serverless mode).
         max_replicas: Most replicas.
         canary_traffic_percent: Share of traffic for the new revision when the service exists
-            (Serverless mode only); None sends all traffic to it (and ends a previous canary).
+            (Serverless mode only); None or 100 sends all traffic to it (and ends a previous canary).
         deployment_mode: "Serverless" or "RawDeployment"; None for the cluster's default.
         max_batch_size: The server's batch size.
         max_wait_ms: The server's longest wait for a batch to fill.
@@ -99,6 +105,8 @@ def deploy_model(
         timeout_s: How long to wait for Ready.
         kubeconfig: Kubeconfig file; None for $KUBECONFIG, ~/.kube/config or in-cluster.
         dry_run: Only render the manifests: no upload and no cluster access (needs no credentials).
+        lineage: Where the model comes from: the InferenceService's annotations, and a section
+            appended to the uploaded model card (the folder itself is not changed).
 
     Returns:
         The URL (once Ready), the storage URI and the manifests.
@@ -112,6 +120,8 @@ def deploy_model(
     from p2m_lib.store import S3Settings, check_bucket, folder_digest, local_files, upload_files
 
     model_dir = Path(model_dir)
+    if canary_traffic_percent == 100:
+        canary_traffic_percent = None  # all traffic: no canary field left behind for `p2m promote`
     TaskTemplate.load(model_dir)  # refuse early a folder the server could not load
     if not bucket:
         raise P2MError("no S3 bucket: pass --bucket (or set P2M_S3_BUCKET)")
@@ -135,15 +145,22 @@ def deploy_model(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         demo=demo,
+        annotations=lineage.annotations() if lineage else {},
     )
-    files = local_files(model_dir)
-    key_prefix = f"{prefix.strip('/')}/{name}/{folder_digest(files)[:DIGEST_CHARS]}".lstrip("/")
-    spec = replace(spec, storage_uri=f"s3://{bucket}/{key_prefix}")
-    manifests = render_manifests(spec)
-    if settings is None or api is None:  # a dry run
-        return DeployResult(name, spec.namespace, None, spec.storage_uri, tuple(manifests), "dry-run")
+    with TemporaryDirectory(prefix="p2m-deploy-") as scratch:
+        cards = {}
+        if lineage:
+            from p2m_lib.serve.lineage import card_with_lineage
+            from p2m_lib.train.card import CARD_FILE
 
-    upload = upload_files(files, bucket, key_prefix, settings)
+            cards[CARD_FILE] = card_with_lineage(model_dir, lineage, Path(scratch))
+        files = local_files(model_dir, replaced=cards)
+        key_prefix = f"{prefix.strip('/')}/{name}/{folder_digest(files)[:DIGEST_CHARS]}".lstrip("/")
+        spec = replace(spec, storage_uri=f"s3://{bucket}/{key_prefix}")
+        manifests = render_manifests(spec)
+        if settings is None or api is None:  # a dry run
+            return DeployResult(name, spec.namespace, None, spec.storage_uri, tuple(manifests), "dry-run")
+        upload = upload_files(files, bucket, key_prefix, settings)
     log.info(
         "uploaded %d files (%d already there) to %s", len(upload.uploaded), len(upload.skipped), upload.uri
     )

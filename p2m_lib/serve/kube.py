@@ -115,6 +115,37 @@ def apply(api: ApiClient, manifest: dict[str, Any], patch: dict[str, Any] | None
     return Applied("patched", _generation(patched))
 
 
+def get_inference_service(api: ApiClient, name: str, namespace: str) -> dict[str, Any] | None:
+    """The InferenceService `namespace/name` as the API server stores it; None when there is none.
+
+    Raises:
+        P2MError: On a refusal or an unreachable API (see `apply`).
+    """
+    version, plural = _RESOURCES["InferenceService"]
+    with _api_errors("get", "InferenceService", namespace, name, api):
+        return _get(_objects(api), version, namespace, plural, name)
+
+
+def list_inference_services(api: ApiClient, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+    """The namespace's InferenceServices whose labels match `label_selector`."""
+    version, plural = _RESOURCES["InferenceService"]
+    with _api_errors("list", "InferenceService", namespace, "", api):
+        found = _objects(api).list_namespaced_custom_object(
+            _GROUP, version, namespace, plural, label_selector=label_selector, _request_timeout=_timeouts()
+        )
+    return list(found.get("items", []))
+
+
+def patch_inference_service(api: ApiClient, name: str, namespace: str, patch: dict[str, Any]) -> int:
+    """Merge-patch the InferenceService (a None value removes a field); returns its new generation."""
+    version, plural = _RESOURCES["InferenceService"]
+    with _api_errors("patch", "InferenceService", namespace, name, api):
+        patched = _objects(api).patch_namespaced_custom_object(
+            _GROUP, version, namespace, plural, name, patch, _request_timeout=_timeouts()
+        )
+    return _generation(patched)
+
+
 def wait_ready(
     api: ApiClient, name: str, namespace: str, generation: int, timeout_s: float, poll_s: float = 2.0
 ) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -36,7 +37,7 @@ DEMO_WAIT_S = 900
 PART_OF = {"app.kubernetes.io/part-of": "p2m"}
 # Knative and KServe append "-predictor" and revision suffixes to the name inside one 63-character
 # DNS label, so the name itself must stay well below 63.
-_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,43}[a-z0-9])?")
+SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,43}[a-z0-9])?")
 _CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
 
 
@@ -72,6 +73,7 @@ class ServiceSpec:
         max_batch_size: Most inputs decoded together.
         max_wait_ms: Longest wait for a batch to fill.
         demo: Add the Gradio demo as a sidecar container (its image must hold gradio).
+        annotations: The InferenceService's annotations (the model's lineage).
     """
 
     name: str
@@ -89,9 +91,10 @@ class ServiceSpec:
     max_batch_size: int = 16
     max_wait_ms: float = 10.0
     demo: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _SERVICE_NAME.fullmatch(self.name):
+        if not SERVICE_NAME.fullmatch(self.name):
             raise P2MError(
                 f"service name {self.name!r} must be lowercase letters, digits and '-', start with a "
                 "letter, end with a letter or digit, and be at most 45 characters"
@@ -150,8 +153,11 @@ def render_inference_service(spec: ServiceSpec) -> dict[str, Any]:
     A canary percent only matters when the service exists: its first revision takes all traffic.
     """
     metadata: dict[str, Any] = {"name": spec.name, "namespace": spec.namespace, "labels": dict(PART_OF)}
+    annotations = dict(spec.annotations)
     if spec.deployment_mode:
-        metadata["annotations"] = {f"{KSERVE_GROUP}/deploymentMode": spec.deployment_mode}
+        annotations[f"{KSERVE_GROUP}/deploymentMode"] = spec.deployment_mode
+    if annotations:
+        metadata["annotations"] = annotations
     predictor: dict[str, Any] = {
         "serviceAccountName": spec.service_account,
         "minReplicas": spec.min_replicas,

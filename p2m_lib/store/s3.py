@@ -209,18 +209,27 @@ def upload_files(
     )
 
 
-def local_files(folder: Path, part_size: int = DEFAULT_PART_SIZE) -> list[LocalFile]:
+def local_files(
+    folder: Path, part_size: int = DEFAULT_PART_SIZE, replaced: Mapping[str, Path] | None = None
+) -> list[LocalFile]:
     """Every regular file under `folder`, sorted by relative path, with its checksums.
+
+    Args:
+        folder: The folder to upload.
+        part_size: The multipart upload's part size (the ETags depend on it).
+        replaced: Files to upload in place of (or beside) the folder's own, by relative path: the
+            folder itself is never changed (a deploy adds lineage to a copy of the model card).
 
     Raises:
         P2MError: If `folder` is not a folder or holds no file.
     """
     if not folder.is_dir():
         raise P2MError(f"{folder} is not a folder")
-    paths = sorted(path for path in folder.rglob("*") if path.is_file())
+    paths = {path.relative_to(folder).as_posix(): path for path in folder.rglob("*") if path.is_file()}
     if not paths:
         raise P2MError(f"{folder} holds no file to upload")
-    return [_local_file(path, path.relative_to(folder).as_posix(), part_size) for path in paths]
+    paths |= dict(replaced or {})
+    return [_local_file(paths[relative], relative, part_size) for relative in sorted(paths)]
 
 
 def object_key(prefix: str, file: LocalFile) -> str:

@@ -1,10 +1,9 @@
 """`p2m run` end to end on tiny models: a loopback OpenAI-compatible teacher, a tiny student."""
 
 import json
-import re
 
 import pytest
-from openai_server import OpenAICompatServer
+from openai_server import OpenAICompatServer, uppercase_teacher
 from typer.testing import CliRunner
 
 from p2m_lib.cli.main import app
@@ -17,21 +16,6 @@ Output: APPLE
 Input: river
 Output: RIVER
 """
-WORDS = [f"word{n}" for n in range(200)]
-
-
-def uppercase_teacher(request):
-    """Continues the few-shot pattern: a new word for an input request, its upper case for an output."""
-    prompt = request["messages"][-1]["content"]
-    n = request.get("n", 1)
-    if prompt.endswith("Input:"):
-        uppercase_teacher.served += 1
-        return [f" {WORDS[uppercase_teacher.served % len(WORDS)]}"] * n
-    word = re.findall(r"Input: (.*)\nOutput:$", prompt)[0]
-    return [f" {word.upper()}"] * n
-
-
-uppercase_teacher.served = 0
 
 
 @pytest.fixture

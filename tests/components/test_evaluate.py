@@ -21,8 +21,16 @@ def test_evaluate_scores_student_and_teacher(run_component, stage_outputs, label
         test_output_col="label",
         teacher_base_url=echo_teacher.base_url,
         teacher_model="echo",
+        gate={"min_exact_match": 101},
     )
     metrics = json.loads((ran.folder / "evaluation" / "metrics.json").read_text())
     assert set(metrics) == {"metrics", "baseline_metrics", "real_metrics", "real_baseline_metrics"}
     assert ran.metadata["metrics"]["real_metrics.count"] == 10
     assert (ran.folder / "evaluation" / "predictions.jsonl").stat().st_size > 0
+    # No student reaches 101: the gate holds it back, says why, and logs its numbers.
+    gate = json.loads((ran.folder / "evaluation" / "gate.json").read_text())
+    assert ran.parameters["promote"] is False and gate["promote"] is False
+    assert gate["test_set"] == "real_test"
+    assert gate["reasons"][0].startswith("FAIL: student exact match on your test set")
+    assert ran.metadata["metrics"]["gate.promote"] == 0.0
+    assert isinstance(ran.parameters["seconds"], float)

@@ -197,4 +197,4 @@ def test_a_remote_teachers_size_is_unknown(tmp_path: Path) -> None:
     }
     html = _write(tmp_path, _summary(footprint=footprint), [], [])
 
-    assert "<td class=\"number\">unknown</td>" in html and "10.0x" in html
+    assert '<td class="number">unknown</td>' in html and "10.0x" in html

@@ -142,3 +142,27 @@ def test_image_names_follow_the_registry_and_tag_settings(monkeypatch):
     assert image(TRAINER) == "registry.example.com/team/p2m-trainer:1.2.3"
     monkeypatch.delenv("P2M_IMAGE_TAG")
     assert not image(BASE).endswith(":latest")
+
+
+@pytest.mark.fleet
+def test_deploy_runs_only_inside_the_gate_condition_on_the_evaluate_steps_decision(prompt2model):
+    """deploy=true asks for a deployment; the evaluate step's `promote` output must allow it too."""
+    components = prompt2model["components"]
+    dags = {name: component["dag"]["tasks"] for name, component in components.items() if "dag" in component}
+    dags["root"] = prompt2model["root"]["dag"]["tasks"]
+    parent = {
+        task["componentRef"]["name"]: (dag, name, task.get("triggerPolicy", {}).get("condition"))
+        for dag, tasks in dags.items()
+        for name, task in tasks.items()
+    }
+    deploy_dag, _, _ = parent["comp-deploy"]
+    gate_dag, _, gate_condition = parent[deploy_dag]
+    outer_dag, _, requested_condition = parent[gate_dag]
+    assert gate_condition == "inputs.parameter_values['pipelinechannel--evaluate-promote'] == true"
+    assert requested_condition == "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    assert outer_dag == "root"
+    outputs = components["comp-evaluate"]["outputDefinitions"]["parameters"]
+    assert outputs["promote"]["parameterType"] == "BOOLEAN"
+    # The run's id reaches the deploy step for the lineage annotations.
+    deploy_inputs = every_task(prompt2model)["deploy"]["inputs"]["parameters"]
+    assert deploy_inputs["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"

@@ -5,7 +5,6 @@ import json
 import re
 
 import pytest
-from openai_server import OpenAICompatServer
 
 from p2m_lib.config import get_profile
 from p2m_lib.errors import P2MError
@@ -20,7 +19,6 @@ Output: APPLE
 Input: river
 Output: RIVER
 """
-WORDS = [f"word{n}" for n in range(200)]
 RUN_FILES = {
     "task.json",
     "generated",
@@ -34,29 +32,6 @@ RUN_FILES = {
     "summary.json",
     "kfp-local",
 }
-
-
-def uppercase_teacher(request):
-    """Continues the few-shot pattern: a new word for an input request, its upper case for an output."""
-    prompt = request["messages"][-1]["content"]
-    n = request.get("n", 1)
-    if prompt.endswith("Input:"):
-        uppercase_teacher.served += 1
-        return [f" {WORDS[uppercase_teacher.served % len(WORDS)]}"] * n
-    word = re.findall(r"Input: (.*)\nOutput:$", prompt)[0]
-    return [f" {word.upper()}"] * n
-
-
-uppercase_teacher.served = 0
-
-
-@pytest.fixture
-def teacher_env(monkeypatch):
-    with OpenAICompatServer(reply=uppercase_teacher) as server:
-        monkeypatch.setenv("P2M_LLM_BASE_URL", server.base_url)
-        monkeypatch.setenv("P2M_LLM_MODEL", "teacher-model")
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
-        yield server
 
 
 def tiny_options(tmp_path, student_dir, **overrides):

@@ -30,7 +30,13 @@ def test_the_commands_register_on_an_app():
     app = typer.Typer()
     register_serving_commands(app)
 
-    assert sorted(command.name for command in app.registered_commands) == ["demo", "deploy", "serve"]
+    assert sorted(command.name for command in app.registered_commands) == [
+        "demo",
+        "deploy",
+        "promote",
+        "rollback",
+        "serve",
+    ]
 
 
 def test_deploy_dry_run_prints_the_two_manifests(run_dir, monkeypatch, tmp_path):

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from p2m_lib.cli.serving import single_command_app
 from p2m_lib.errors import P2MError
 from p2m_lib.serve import deploy_model
+from p2m_lib.serve.deploy import DEFAULT_CANARY_PERCENT
 
 # Long enough for a loaded machine; the controller answers within a second of each change.
 TIMEOUT_S = 30.0
@@ -31,8 +32,14 @@ def _stored_files(s3, storage_uri):
 @pytest.mark.kube
 def test_p2m_deploy_uploads_creates_both_objects_and_prints_the_ready_url(served_model_dir, s3, cluster):
     arguments = [str(served_model_dir), "--name", "dates", "--bucket", "models"]
+    # The command's default canary share is in the spec; it only matters once the service exists.
     expected = deploy_model(
-        served_model_dir, name="dates", namespace=cluster.namespace, bucket="models", dry_run=True
+        served_model_dir,
+        name="dates",
+        namespace=cluster.namespace,
+        bucket="models",
+        canary_traffic_percent=DEFAULT_CANARY_PERCENT,
+        dry_run=True,
     )
 
     with kserve_controller(cluster.server, cluster.namespace):
