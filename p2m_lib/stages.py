@@ -266,10 +266,21 @@ def train_stage(
     config: TrainConfig,
     model_dir: Path,
     checkpoints_dir: Path,
+    processes: int = 1,
 ) -> dict:
-    """Fine-tune the student on `data_dir`'s splits into `model_dir`; resumes from checkpoints."""
+    """Fine-tune the student on `data_dir`'s splits into `model_dir`; resumes from checkpoints.
+
+    With `processes` > 1 it trains with that many CPU processes on this machine (torchrun, gloo),
+    each running this function with `processes` = 1 (`p2m_lib.train.distributed`); only rank 0
+    writes the model folder and the training record.
+    """
     from p2m_lib.process import TaskTemplate, read_split
     from p2m_lib.train import resolve_student, train
+    from p2m_lib.train.distributed import TrainRequest, is_main_process, launch
+
+    if processes > 1:
+        launch(TrainRequest(task_path, data_dir, student, config, model_dir, checkpoints_dir), processes)
+        return read_json(model_dir / TRAIN_RESULT_FILE)
 
     task = TaskSpec.from_dict(read_json(task_path))
     student_path = resolve_student(student)
@@ -297,7 +308,8 @@ def train_stage(
         "stopped_by": result.stopped_by,
         "train_rows": len(train_rows),
     }
-    write_json(model_dir / TRAIN_RESULT_FILE, record)
+    if is_main_process():
+        write_json(model_dir / TRAIN_RESULT_FILE, record)
     return record
 
 
