@@ -21,6 +21,7 @@ from p2m_lib.types import Example, Metrics, TaskSpec
 
 if TYPE_CHECKING:
     from p2m_lib.index.catalog import CatalogEntry
+    from p2m_lib.train.trainjob import TrainJobSettings
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +312,38 @@ def train_stage(
     if is_main_process():
         write_json(model_dir / TRAIN_RESULT_FILE, record)
     return record
+
+
+def trainjob_stage(
+    task_path: Path,
+    data_dir: Path,
+    student: str | None,
+    config: TrainConfig,
+    model_dir: Path,
+    settings: TrainJobSettings,
+    timeout_s: float,
+    kubeconfig: Path | None = None,
+) -> dict:
+    """Fine-tune the student on a cluster's GPUs with a Kubeflow Trainer TrainJob into `model_dir`.
+
+    The inputs are copied onto the work volume, every node runs `train_stage`'s worker under
+    torchrun, and the model folder rank 0 writes there is copied into `model_dir`. Checkpoints
+    stay on the volume, so a rerun resumes.
+
+    Raises:
+        P2MError: Settings a TrainJob cannot run, an API refusal, a failed or timed-out TrainJob.
+    """
+    import shutil
+
+    from p2m_lib.kube import api_client
+    from p2m_lib.train.trainjob import run_trainjob, stage_request
+
+    settings.check(config)
+    api = api_client(kubeconfig)
+    request = stage_request(task_path, data_dir, student, config, settings)
+    run_trainjob(api, settings, request, timeout_s)
+    shutil.copytree(request.model_dir, model_dir, dirs_exist_ok=True)
+    return read_json(model_dir / TRAIN_RESULT_FILE)
 
 
 def evaluate_stage(

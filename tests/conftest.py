@@ -14,10 +14,13 @@ from kube_server import (
     KubeServer,
     KubeUnavailable,
     apiserver,
+    create,
     etcd,
     find_binaries,
     install_crds,
     kserve_crds,
+    torch_runtime,
+    trainer_crds,
 )
 
 # No test reaches the network: every Hugging Face loader must find things on disk.
@@ -87,11 +90,14 @@ def kube_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Binari
 def kube_api(
     kube_etcd: tuple[Binaries, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeServer]:
-    """kube-apiserver with KServe's CRDs Established, for the whole session."""
+    """kube-apiserver with KServe's and Kubeflow Trainer's CRDs Established and Trainer's
+    torch-distributed runtime created, for the whole session."""
     binaries, etcd_url = kube_etcd
-    crds = _available(kserve_crds)
+    crds = _available(lambda: kserve_crds() + trainer_crds())
+    runtime = _available(torch_runtime)
     with apiserver(binaries.apiserver, etcd_url, tmp_path_factory.mktemp("apiserver")) as server:
         install_crds(server, crds)
+        create(server, runtime, namespace="")
         yield server
 
 
