@@ -142,6 +142,12 @@ def run(
     learning_rate: Annotated[
         float | None, typer.Option(help="Peak learning rate (profile default, or 1e-3 with --lora).")
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc", min=1, help="Train with N CPU processes (torchrun, gloo), each a share of every batch."
+        ),
+    ] = 1,
 ) -> None:
     """Run every stage (parse, retrieve, generate, process, train, evaluate, report) as the
     prompt2model pipeline on KFP's local runner; rerun into the same --out to resume."""
@@ -180,6 +186,7 @@ def run(
         retrieved_columns=retrieved_columns,
         bertscore_model=bertscore_model,
         seed=seed,
+        processes=nproc,
     )
     if estimate:
         expected = _estimate(options)
