@@ -105,7 +105,8 @@ def kube_api(
 def kube_api_without_kserve(
     kube_etcd: tuple[Binaries, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeServer]:
-    """A second API server, on the same etcd under another key prefix: a cluster that never had KServe."""
+    """A second API server, on the same etcd under another key prefix: a cluster that never had KServe
+    or Kubeflow Trainer."""
     binaries, etcd_url = kube_etcd
     with apiserver(binaries.apiserver, etcd_url, tmp_path_factory.mktemp("bare"), "/bare") as server:
         yield server
