@@ -293,7 +293,7 @@ def _condition(status: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
 def _news(status: Mapping[str, Any]) -> list[str]:
     """What a status says, one line per condition and one for the trainer's progress."""
     lines = [
-        f"{c.get('type')}={c.get('status')} ({c.get('reason')}: {c.get('message')})".replace(": )", ")")
+        f"{c.get('type')}={c.get('status')} ({': '.join(filter(None, (c.get('reason'), c.get('message'))))})"
         for c in status.get("conditions") or []
     ]
     progress = status.get("trainerStatus") or {}
