@@ -105,6 +105,27 @@ def _typed(type_name: str, what: str, value: Any) -> Any:
     return int(value) if kind == "int" else float(value)
 
 
+def log_training(record: Mapping[str, Any], model: Any, metrics: Any) -> None:
+    """What a train step shows in the KFP UI: the model's name and size as its metadata; steps,
+    parameter counts, the last training loss, the step kept and its validation exact match as metrics.
+
+    Args:
+        record: What `train_stage` returns (and writes beside the model).
+        model: The step's output Model artifact.
+        metrics: The step's output Metrics artifact.
+    """
+    model.metadata.update({"name": record["name"], "parameters": record["parameters"]})
+    for name in ("steps", "parameters", "trainable_parameters"):
+        metrics.log_metric(name, record[name])
+    if record["loss_history"]:
+        metrics.log_metric("final_training_loss", record["loss_history"][-1][1])
+    if record.get("best_step") is not None:
+        metrics.log_metric("best_step", record["best_step"])
+    kept = [point for point in record.get("eval_history", []) if point[0] == record.get("best_step")]
+    if kept:
+        metrics.log_metric("best_validation_exact_match", kept[0][1])
+
+
 def log_to_task() -> None:
     """Show p2m_lib's log lines (INFO and up) in the task's log."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

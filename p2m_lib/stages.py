@@ -22,6 +22,7 @@ from p2m_lib.types import Example, Metrics, TaskSpec
 if TYPE_CHECKING:
     from p2m_lib.evaluate.gate import GateDecision, GateThresholds
     from p2m_lib.index.catalog import CatalogEntry
+    from p2m_lib.train.trainjob import TrainJobSettings
 
 log = logging.getLogger(__name__)
 
@@ -269,10 +270,21 @@ def train_stage(
     config: TrainConfig,
     model_dir: Path,
     checkpoints_dir: Path,
+    processes: int = 1,
 ) -> dict:
-    """Fine-tune the student on `data_dir`'s splits into `model_dir`; resumes from checkpoints."""
+    """Fine-tune the student on `data_dir`'s splits into `model_dir`; resumes from checkpoints.
+
+    With `processes` > 1 it trains with that many CPU processes on this machine (torchrun, gloo),
+    each running this function with `processes` = 1 (`p2m_lib.train.distributed`); only rank 0
+    writes the model folder and the training record.
+    """
     from p2m_lib.process import TaskTemplate, read_split
     from p2m_lib.train import resolve_student, train
+    from p2m_lib.train.distributed import TrainRequest, is_main_process, launch
+
+    if processes > 1:
+        launch(TrainRequest(task_path, data_dir, student, config, model_dir, checkpoints_dir), processes)
+        return read_json(model_dir / TRAIN_RESULT_FILE)
 
     task = TaskSpec.from_dict(read_json(task_path))
     student_path = resolve_student(student)
@@ -300,8 +312,41 @@ def train_stage(
         "stopped_by": result.stopped_by,
         "train_rows": len(train_rows),
     }
-    write_json(model_dir / TRAIN_RESULT_FILE, record)
+    if is_main_process():
+        write_json(model_dir / TRAIN_RESULT_FILE, record)
     return record
+
+
+def trainjob_stage(
+    task_path: Path,
+    data_dir: Path,
+    student: str | None,
+    config: TrainConfig,
+    model_dir: Path,
+    settings: TrainJobSettings,
+    timeout_s: float,
+    kubeconfig: Path | None = None,
+) -> dict:
+    """Fine-tune the student on a cluster's GPUs with a Kubeflow Trainer TrainJob into `model_dir`.
+
+    The inputs are copied onto the work volume, every node runs `train_stage`'s worker under
+    torchrun, and the model folder rank 0 writes there is copied into `model_dir`. Checkpoints
+    stay on the volume, so a rerun resumes.
+
+    Raises:
+        P2MError: Settings a TrainJob cannot run, an API refusal, a failed or timed-out TrainJob.
+    """
+    import shutil
+
+    from p2m_lib.kube import api_client
+    from p2m_lib.train.trainjob import run_trainjob, stage_request
+
+    settings.check(config)
+    api = api_client(kubeconfig)
+    request = stage_request(task_path, data_dir, student, config, settings)
+    run_trainjob(api, settings, request, timeout_s)
+    shutil.copytree(request.model_dir, model_dir, dirs_exist_ok=True)
+    return read_json(model_dir / TRAIN_RESULT_FILE)
 
 
 def evaluate_stage(

@@ -71,6 +71,8 @@ class RunOptions:
         bertscore_model: Encoder for BERTScore; None for the embedded MiniLM.
         seed: Seed for sampling, splitting and training.
         gate: The promotion gate's thresholds; its decision goes to summary.json and report.html.
+        processes: Processes that train together on CPU (torchrun, gloo); each takes an equal
+            share of every batch, so the training is the profile's.
     """
 
     prompt_file: Path
@@ -89,6 +91,7 @@ class RunOptions:
     bertscore_model: str | None = None
     seed: int = 42
     gate: GateThresholds = GateThresholds()
+    processes: int = 1
 
 
 def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
@@ -105,14 +108,17 @@ def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
 
     Raises:
         P2MError: A bad prompt or labelled file, an unwritable run folder, a profile the
-            pipeline's parameters cannot express, or a failed task (with its error and log).
+            pipeline's parameters cannot express, a batch the processes cannot share, or a failed
+            task (with its error and log).
     """
     from kfp import local
 
     from p2m_lib.parse import read_prompt
+    from p2m_lib.train.distributed import device_batch_size
     from pipelines.prompt2model import build_prompt2model
 
     prompt = read_prompt(options.prompt_file)
+    device_batch_size(options.profile.train.batch_size, options.processes)
     # User files are checked before any task starts or any request is paid for.
     for labelled in (options.dataset, options.test_dataset):
         if labelled:
@@ -127,7 +133,7 @@ def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
     earlier_runs = set(root.iterdir())
     try:
         with _task_output_to(root / LOG_FILE):
-            build_prompt2model(retries=0)(**arguments)
+            build_prompt2model(retries=0, trainjobs=False)(**arguments)
     except RuntimeError as error:  # how KFP's local runner reports a failed task
         raise _task_failure(error, root / LOG_FILE) from None
     (run_dir,) = {path for path in root.iterdir() if path.is_dir()} - earlier_runs
@@ -208,6 +214,7 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "bertscore_model": options.bertscore_model or "",
         "work_dir": str(out),
         "gate": options.gate.to_parameter(),
+        "cpu_processes": options.processes,
         "run_info": {
             "runner": RUNNER,
             "out_dir": str(out),

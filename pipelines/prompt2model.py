@@ -1,7 +1,8 @@
 """The prompt2model pipeline: a prompt to a fine-tuned, evaluated and (optionally) deployed student.
 
 parse -> (retrieve datasets | no dataset index) -> gather labelled data, and generate ->
-(retrieve model | check student) -> process -> train (GPU pool) -> evaluate -> report -> (deploy).
+(retrieve model | check student) -> process -> train (GPU pool, or a TrainJob for several GPUs) ->
+evaluate -> report -> (deploy).
 Steps in parentheses run when their parameter asks for them: an index URI, deploy=true; deploy also
 waits for the evaluate step's promotion gate to say promote.
 """
@@ -21,21 +22,20 @@ from components.process import process
 from components.report import report
 from components.retrieve_datasets import retrieve_datasets
 from components.retrieve_model import retrieve_model
-from components.train import train
 from pipelines.kubernetes import (
     NETWORK_RETRIES,
     network_step,
-    on_gpu_pool,
     on_work_volume,
     uses_s3,
     uses_teacher,
 )
+from pipelines.training import add_train_step
 
 PIPELINE_NAME = "prompt2model"
 
 
 def build_prompt2model(
-    work_volume: str = "", retries: int = NETWORK_RETRIES
+    work_volume: str = "", retries: int = NETWORK_RETRIES, trainjobs: bool = True
 ) -> graph_component.GraphComponent:
     """The prompt2model pipeline with its compile-time settings.
 
@@ -44,6 +44,8 @@ def build_prompt2model(
             labelled files; empty for none.
         retries: Retries of the steps that call a remote service; the local runner uses 0, so that
             a failure stops at once and a rerun resumes.
+        trainjobs: Train on more than one GPU or node with a Kubeflow Trainer TrainJob
+            (`pipelines.training`); False wires the in-pod train task alone, for the local runner.
     """
 
     @dsl.pipeline(name=PIPELINE_NAME, description="From a prompt to a small, evaluated, deployable model.")
@@ -72,7 +74,11 @@ def build_prompt2model(
         model_index_uri: str = "",
         work_dir: str = "",
         gpu_type: str = "nvidia.com/gpu",
-        gpu_count: int = 1,
+        gpus_per_node: int = 1,
+        train_nodes: int = 1,
+        cpu_processes: int = 1,
+        training_runtime: str = "torch-distributed",
+        train_timeout_s: int = 86400,
         gpu_node_selector: dict = {},  # noqa: B006
         gpu_tolerations: list = [],  # noqa: B006
         deploy: bool = False,
@@ -122,7 +128,13 @@ def build_prompt2model(
             work_dir: Folder for generation state and checkpoints, so that a rerun resumes
                 (e.g. /p2m-work/<name> on the work volume); empty: nothing is kept.
             gpu_type: Accelerator resource the train step requests, e.g. nvidia.com/gpu.
-            gpu_count: How many; 0 trains on CPU.
+            gpus_per_node: GPUs per training node, one process each; 0 trains on CPU. More than one
+                GPU in all trains with a Kubeflow Trainer TrainJob (needs the work volume).
+            train_nodes: Training nodes; more than one trains with a TrainJob.
+            cpu_processes: Processes that train on CPU (gloo) in the train step's own pod; `p2m run
+                --nproc` sets it.
+            training_runtime: The ClusterTrainingRuntime a TrainJob refers to.
+            train_timeout_s: Longest wait for a TrainJob; it is deleted past it.
             gpu_node_selector: Node labels of the GPU pool, e.g. {"pool": "gpu"}.
             gpu_tolerations: Tolerations for the GPU pool's taints, as Kubernetes objects.
             deploy: Deploy the student as a KServe InferenceService.
@@ -204,18 +216,30 @@ def build_prompt2model(
             profile=profile,
             seed=seed,
         )
-        trained = train(
-            task=task,
-            data=processed.outputs["data"],
-            student=chosen,
-            profile=profile,
-            training=training,
-            work_dir=work_dir,
+        trained = add_train_step(
+            inputs={
+                "task": task,
+                "data": processed.outputs["data"],
+                "student": chosen,
+                "profile": profile,
+                "training": training,
+                "work_dir": work_dir,
+            },
+            gpu_pool={
+                "gpu_type": gpu_type,
+                "gpus_per_node": gpus_per_node,
+                "train_nodes": train_nodes,
+                "gpu_node_selector": gpu_node_selector,
+                "gpu_tolerations": gpu_tolerations,
+            },
+            trainjob={"training_runtime": training_runtime, "timeout_s": train_timeout_s},
+            cpu_processes=cpu_processes,
+            work_volume=work_volume,
+            trainjobs=trainjobs,
         )
-        on_gpu_pool(trained, gpu_type, gpu_count, gpu_node_selector, gpu_tolerations)
         evaluated = evaluate(
             task=task,
-            model=trained.outputs["model"],
+            model=trained.model,
             data=processed.outputs["data"],
             profile=profile,
             test_dataset_path=test_dataset_path,
@@ -226,20 +250,20 @@ def build_prompt2model(
             **teacher_args,
         )
         uses_teacher(evaluated, retries)
-        for step in (gathered, generated, processed, trained, evaluated):
+        for step in (gathered, generated, processed, evaluated):
             on_work_volume(step, work_volume)
 
         report(
             task=task,
             generated=generated.outputs["generated"],
             data=processed.outputs["data"],
-            model=trained.outputs["model"],
+            model=trained.model,
             evaluation=evaluated.outputs["evaluation"],
             parse_seconds=parsed.outputs["Output"],
             labelled_seconds=gathered.outputs["Output"],
             generate_seconds=generated.outputs["Output"],
             process_seconds=processed.outputs["Output"],
-            train_seconds=trained.outputs["Output"],
+            train_seconds=trained.seconds,
             evaluate_seconds=evaluated.outputs["seconds"],
             profile=profile,
             run_info=run_info,
@@ -251,7 +275,7 @@ def build_prompt2model(
             dsl.If(evaluated.outputs["promote"] == True, name="gate-promotes"),  # noqa: E712
         ):
             deployed = deploy_model(
-                model=trained.outputs["model"],
+                model=trained.model,
                 task=task,
                 data=processed.outputs["data"],
                 evaluation=evaluated.outputs["evaluation"],

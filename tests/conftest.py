@@ -14,10 +14,13 @@ from kube_server import (
     KubeServer,
     KubeUnavailable,
     apiserver,
+    create,
     etcd,
     find_binaries,
     install_crds,
     kserve_crds,
+    torch_runtime,
+    trainer_crds,
 )
 from openai_server import OpenAICompatServer, uppercase_teacher
 
@@ -98,11 +101,14 @@ def kube_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Binari
 def kube_api(
     kube_etcd: tuple[Binaries, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeServer]:
-    """kube-apiserver with KServe's CRDs Established, for the whole session."""
+    """kube-apiserver with KServe's and Kubeflow Trainer's CRDs Established and Trainer's
+    torch-distributed runtime created, for the whole session."""
     binaries, etcd_url = kube_etcd
-    crds = _available(kserve_crds)
+    crds = _available(lambda: kserve_crds() + trainer_crds())
+    runtime = _available(torch_runtime)
     with apiserver(binaries.apiserver, etcd_url, tmp_path_factory.mktemp("apiserver")) as server:
         install_crds(server, crds)
+        create(server, runtime, namespace="")
         yield server
 
 
@@ -110,7 +116,8 @@ def kube_api(
 def kube_api_without_kserve(
     kube_etcd: tuple[Binaries, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeServer]:
-    """A second API server, on the same etcd under another key prefix: a cluster that never had KServe."""
+    """A second API server, on the same etcd under another key prefix: a cluster that never had KServe
+    or Kubeflow Trainer."""
     binaries, etcd_url = kube_etcd
     with apiserver(binaries.apiserver, etcd_url, tmp_path_factory.mktemp("bare"), "/bare") as server:
         yield server

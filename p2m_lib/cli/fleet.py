@@ -148,7 +148,7 @@ def status_command(
 
 def _endpoints(fleet: Fleet | None, namespace: str, kubeconfig: Path | None) -> dict[str, ServiceState]:
     """Each task's InferenceService state by task name: the fleet's services, else p2m's in `namespace`."""
-    from p2m_lib.serve.kube import api_client, current_namespace
+    from p2m_lib.kube import api_client, current_namespace
     from p2m_lib.serve.rollout import p2m_services, service_state
 
     api = api_client(kubeconfig)

@@ -166,6 +166,12 @@ def run(
     max_latency_ms: Annotated[
         float | None, typer.Option(help="Gate: most milliseconds per student answer.")
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc", min=1, help="Train with N CPU processes (torchrun, gloo), each a share of every batch."
+        ),
+    ] = 1,
 ) -> None:
     """Run every stage (parse, retrieve, generate, process, train, evaluate, report) as the
     prompt2model pipeline on KFP's local runner; rerun into the same --out to resume."""
@@ -215,6 +221,7 @@ def run(
         bertscore_model=bertscore_model,
         seed=seed,
         gate=GateThresholds(min_exact_match, min_gain_over_teacher, max_latency_ms),
+        processes=nproc,
     )
     if estimate:
         expected = _estimate(options)

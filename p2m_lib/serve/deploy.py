@@ -14,8 +14,9 @@ from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 from p2m_lib.errors import P2MError
+from p2m_lib.kube import api_client, current_namespace
 from p2m_lib.serve.config import ServeConfig
-from p2m_lib.serve.kube import api_client, apply, current_namespace, wait_ready
+from p2m_lib.serve.kube import apply, wait_ready
 from p2m_lib.serve.manifests import DEFAULT_SERVICE_ACCOUNT, ServiceSpec, render_manifests, serving_image
 
 if TYPE_CHECKING:

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from p2m_lib.errors import P2MError
+from p2m_lib.kube import api_client, current_namespace
 from p2m_lib.serve.kube import (
-    api_client,
-    current_namespace,
     get_inference_service,
     list_inference_services,
     patch_inference_service,

@@ -26,6 +26,10 @@ loaded as it ended. The folder must belong to this task: checkpoints of another 
 set are not detected. The finished model is saved as a plain Hugging Face folder (LoRA adapters
 merged), with its tokenizer, prompt template, greedy generation settings and a model card.
 
+Under torchrun the same function runs in every process (`distributed`): each takes
+`batch_size / processes` rows of every step's batch, so steps and the effective batch stay the
+plan's, and only rank 0 shows progress and writes checkpoints and the model folder.
+
 This module loads the student and runs the Trainer; the recipe's parts live beside it:
 `recipe` (steps, validation rows and interval, decoding settings, precision), `lora`,
 `validating_trainer` (validation exact match, the loss on target logits), `selection` (the
@@ -55,6 +59,7 @@ from p2m_lib.train.checkpoints import (
     run_had_ended,
     save_model,
 )
+from p2m_lib.train.distributed import device_batch_size, is_main_process, world_size
 from p2m_lib.train.encoding import encode_example, make_collator
 from p2m_lib.train.lora import with_lora
 from p2m_lib.train.recipe import (
@@ -177,16 +182,17 @@ def train(
         else trainer.state.global_step,
         stopped_by=_stopped_by(trainer.state.global_step, total_steps, budget),
     )
-    save_model(trainer.model, tokenizer, template, Path(out_dir))
-    write_model_card(
-        Path(out_dir),
-        result,
-        template,
-        config,
-        row_counts={"train": len(train_data), "validation": len(val_data)},
-        final_losses=_final_losses(history),
-        base_source=embedded_source(student) if isinstance(student, Path) else "",
-    )
+    if is_main_process():
+        save_model(trainer.model, tokenizer, template, Path(out_dir))
+        write_model_card(
+            Path(out_dir),
+            result,
+            template,
+            config,
+            row_counts={"train": len(train_data), "validation": len(val_data)},
+            final_losses=_final_losses(history),
+            base_source=embedded_source(student) if isinstance(student, Path) else "",
+        )
     return result
 
 
@@ -234,12 +240,15 @@ def _make_trainer(
 
     validate = bool(val_data)
     cuda = torch.cuda.is_available()
+    batch_size = device_batch_size(config.batch_size, world_size())
     args = TrainingArguments(
         use_cpu=not cuda,
         bf16=config.bf16 and bf16_supported(),
         output_dir=str(checkpoints_dir),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        # Every trainable weight takes part in the loss: DDP need not look for unused ones each step.
+        ddp_find_unused_parameters=False,
         learning_rate=config.learning_rate,
         lr_scheduler_type="linear",
         warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a share of the steps
@@ -289,9 +298,14 @@ def _run(trainer: Trainer, resume_from: Path | None, total_steps: int) -> None:
     if resume_from and run_had_ended(resume_from, total_steps):
         restore_ended_run(trainer, resume_from)
         return
+    resume = str(resume_from) if resume_from else None
+    if not is_main_process():  # one progress bar per run, rank 0's
+        with quiet_transformers():
+            trainer.train(resume_from_checkpoint=resume)
+        return
     with progress_bar("Training", total=total_steps) as bar, quiet_transformers():
         trainer.add_callback(RichProgressCallback(bar))
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        trainer.train(resume_from_checkpoint=resume)
 
 
 def _stopped_by(steps: int, total_steps: int, budget: TimeBudget) -> str:

@@ -62,6 +62,11 @@ def _validating_trainer_class() -> type:
             if self.template.kind != DECODER_ONLY or "position_ids" not in inputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             loss, outputs = target_loss(model, inputs, num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # `num_items_in_batch` counts every process's targets and DDP averages the gradients
+                # over processes: scaled so, the step is the one a single process would take (as the
+                # Trainer's own `compute_loss` does).
+                loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
 
         def _issue_warnings_after_load(self, load_result: Any) -> None:
@@ -101,17 +106,58 @@ def _validating_trainer_class() -> type:
             return new_best
 
         def validation_exact_match(self) -> float:
+            """Exact match over the validation rows; with several processes each answers its share
+            and the counts are summed, so every process decides on the same figure."""
+            import torch
+
             from p2m_lib.evaluate.metrics import exact_match
 
+            rank, processes = self.accelerator.process_index, self.accelerator.num_processes
+            rows = self.val_rows[rank::processes]
             model = self.accelerator.unwrap_model(self.model)
             predictor = StudentPredictor(model, self.processing_class, self.template)
             was_training = model.training
             model.eval()
             try:
-                answers = predictor.predict([row["input"] for row in self.val_rows], batch_size=16)
+                answers = predictor.predict([row["input"] for row in rows], batch_size=16)
             finally:
                 model.train(was_training)
-            return round(exact_match(answers, [row["output"] for row in self.val_rows]), 4)
+            matches = exact_match(answers, [row["output"] for row in rows]) * len(rows) / 100 if rows else 0.0
+            total = self.accelerator.reduce(torch.tensor(matches, device=self.accelerator.device), "sum")
+            return round(100.0 * float(total) / len(self.val_rows), 4)
+
+        def _save_rng_state(self, output_dir: str) -> None:
+            """Every process's random state, written by rank 0 alone (`rng_state_<rank>.pth`, where
+            the Trainer's resume looks for it): the other processes write nothing."""
+            if self.args.world_size <= 1:
+                super()._save_rng_state(output_dir)
+                return
+            import os
+
+            import torch
+            from accelerate.utils import gather_object
+
+            states = gather_object([self._rng_states()])
+            if self.args.should_save:
+                os.makedirs(output_dir, exist_ok=True)
+                for rank, state in enumerate(states):
+                    torch.save(state, os.path.join(output_dir, f"rng_state_{rank}.pth"))
+
+        def _rng_states(self) -> dict[str, Any]:
+            """This process's random generators, as `Trainer._load_rng_state` restores them."""
+            import random
+
+            import numpy as np
+            import torch
+
+            states: dict[str, Any] = {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "cpu": torch.random.get_rng_state(),
+            }
+            if torch.cuda.is_available():
+                states["cuda"] = torch.cuda.random.get_rng_state_all()
+            return states
 
     return ValidatingTrainer
 

@@ -141,14 +141,36 @@ def test_bad_prompt_files_fail_with_one_line(tmp_path, content, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_learning_rate_out_of_range_is_refused_before_anything_runs(tmp_path):
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--learning-rate", "5"], "the learning rate must be between 0 and 1 (exclusive), not 5"),
+        pytest.param(
+            ["--nproc", "3"],
+            "a batch of 8 rows cannot be split evenly over 3 processes: train with 1, 2, 4, 8 processes, "
+            "or set the training batch_size to a multiple of 3",
+            marks=pytest.mark.distributed,
+        ),
+    ],
+)
+def test_a_training_setting_that_cannot_work_is_refused_before_anything_runs(tmp_path, option, message):
     prompt_file = tmp_path / "prompt.txt"
     prompt_file.write_text(PROMPT)
-    options = ["--prompt-file", str(prompt_file), "--out", str(tmp_path / "out"), "--learning-rate", "5"]
+    options = ["--prompt-file", str(prompt_file), "--out", str(tmp_path / "out"), *option]
     result = CliRunner().invoke(app, ["run", *options])
     assert result.exit_code == 2
-    assert "the learning rate must be between 0 and 1 (exclusive), not 5" in result.output
+    assert message in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.distributed
+def test_nproc_becomes_the_pipelines_cpu_processes(tmp_path):
+    from p2m_lib.config import get_profile
+    from pipelines.local import RunOptions, pipeline_arguments
+
+    options = RunOptions(tmp_path / "prompt.txt", tmp_path / "out", get_profile("quick"), processes=2)
+
+    assert pipeline_arguments(options, PROMPT, tmp_path / "out" / "kfp-local")["cpu_processes"] == 2
 
 
 def test_unwritable_out_is_a_clear_error(tmp_path):

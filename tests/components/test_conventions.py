@@ -14,6 +14,7 @@ STAGES = {
     "generate",
     "process",
     "train",
+    "train_job",
     "evaluate",
     "report",
     "deploy",

@@ -50,6 +50,7 @@ def test_every_stage_is_a_task(prompt2model, compiled):
         "check-student",
         "process",
         "train",
+        "train-job",
         "evaluate",
         "report",
         "deploy",
@@ -62,7 +63,12 @@ def test_every_stage_is_a_task(prompt2model, compiled):
 def test_every_component_input_named_like_a_pipeline_parameter_is_wired_from_it(prompt2model):
     pipeline_parameters = set(prompt2model["root"]["inputDefinitions"]["parameters"])
     # These take the student that retrieve_model or check_student chose.
-    chosen = {("process", "student"), ("train", "student")}
+    chosen = {
+        ("process", "student"),
+        ("train", "student"),
+        ("train-job", "student"),
+        ("train-job-2", "student"),
+    }
     for name, task in every_task(prompt2model).items():
         component = prompt2model["components"][task["componentRef"]["name"]]
         for parameter in (
@@ -77,14 +83,21 @@ def test_every_component_input_named_like_a_pipeline_parameter_is_wired_from_it(
 def test_the_train_task_requests_the_gpu_from_parameters(prompt2model):
     resources = prompt2model["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
     assert "gpu_type" in resources["accelerator"]["resourceType"]
-    assert "gpu_count" in resources["accelerator"]["resourceCount"]
+    assert "gpus_per_node" in resources["accelerator"]["resourceCount"]
 
 
 def test_the_platform_spec_holds_the_gpu_pool_secrets_and_work_volume(prompt2model):
     executors = prompt2model["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     train = executors["exec-train"]
-    assert train["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"] == "gpu_node_selector"
-    assert train["tolerations"][0]["tolerationJson"]["componentInputParameter"] == "gpu_tolerations"
+    # The train task sits in a condition's branch, which takes the pipeline's parameters as channels.
+    assert (
+        train["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
+        == "pipelinechannel--gpu_node_selector"
+    )
+    assert (
+        train["tolerations"][0]["tolerationJson"]["componentInputParameter"]
+        == "pipelinechannel--gpu_tolerations"
+    )
     for step in ("parse", "generate", "evaluate", "retrieve-datasets", "retrieve-model"):
         (secret,) = executors[f"exec-{step}"]["secretAsEnv"]
         assert secret["secretName"] == TEACHER_SECRET
@@ -92,7 +105,7 @@ def test_the_platform_spec_holds_the_gpu_pool_secrets_and_work_volume(prompt2mod
     (s3,) = executors["exec-deploy"]["secretAsEnv"]
     assert s3["secretName"] == S3_SECRET
     assert {m["envVar"] for m in s3["keyToEnv"]} >= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    for step in ("generate", "process", "train", "evaluate"):
+    for step in ("generate", "process", "train", "train-job", "train-job-2", "evaluate"):
         assert executors[f"exec-{step}"]["pvcMount"][0]["mountPath"] == WORK_MOUNT
     assert "secretAsEnv" not in executors["exec-train"]
 
@@ -134,6 +147,45 @@ def test_deploy_and_retrieval_are_gated_by_their_parameters(prompt2model):
     )
     for parameter in ("deploy", "dataset_index_uri", "model_index_uri"):
         assert f"pipelinechannel--{parameter}" in conditions
+
+
+def _trigger(prompt2model, task_name):
+    """The condition under which a task runs: that of the condition group whose DAG holds it."""
+    (holder,) = [
+        name
+        for name, c in prompt2model["components"].items()
+        if task_name in c.get("dag", {}).get("tasks", {})
+    ]
+    (group,) = [t for t in every_task(prompt2model).values() if t["componentRef"]["name"] == holder]
+    return group["triggerPolicy"]["condition"]
+
+
+def test_a_trainjob_trains_only_when_more_than_one_gpu_or_node_is_asked_for(prompt2model):
+    nodes = "int(inputs.parameter_values['pipelinechannel--train_nodes']) > 1"
+    gpus = "int(inputs.parameter_values['pipelinechannel--gpus_per_node']) > 1"
+
+    assert _trigger(prompt2model, "train-job") == nodes
+    assert _trigger(prompt2model, "train-job-2") == f"!({nodes}) && {gpus}"
+    assert _trigger(prompt2model, "train") == f"!({nodes}) && !({gpus})"
+    # Later steps take the model of whichever branch ran.
+    model = every_task(prompt2model)["evaluate"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+    assert "oneof" in model["outputArtifactKey"]
+
+
+def test_the_trainjob_task_runs_on_the_base_image_with_the_trainer_image_and_work_volume_for_its_pods(
+    prompt2model,
+):
+    executors = prompt2model["deploymentSpec"]["executors"]
+    assert executors["exec-train-job"]["container"]["image"] == image(BASE)
+    assert "resources" not in executors["exec-train-job"]["container"]  # it only waits: no GPU
+    parameters = every_task(prompt2model)["train-job"]["inputs"]["parameters"]
+    assert parameters["trainer_image"]["runtimeValue"]["constant"] == image(TRAINER)
+    assert parameters["work_volume"]["runtimeValue"]["constant"] == "p2m-work"
+    assert parameters["work_mount"]["runtimeValue"]["constant"] == WORK_MOUNT
+    assert parameters["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    defaults = prompt2model["root"]["inputDefinitions"]["parameters"]
+    assert (defaults["train_nodes"]["defaultValue"], defaults["gpus_per_node"]["defaultValue"]) == (1, 1)
+    assert defaults["training_runtime"]["defaultValue"] == "torch-distributed"
 
 
 def test_image_names_follow_the_registry_and_tag_settings(monkeypatch):

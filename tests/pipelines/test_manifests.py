@@ -73,10 +73,23 @@ def test_the_launcher_config_reads_the_s3_secret():
 
 
 def test_the_pipeline_service_accounts_may_manage_inference_services():
-    role, binding, serving_account = documents("rbac.yaml")
+    role, binding, _, _, serving_account = documents("rbac.yaml")
     (rule,) = [r for r in role["rules"] if "inferenceservices" in r["resources"]]
     assert "servingruntimes" in rule["resources"]
     assert {"create", "patch", "get", "watch"} <= set(rule["verbs"])
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert {s["name"] for s in binding["subjects"]} == {"default-editor", "pipeline-runner"}
     assert serving_account["secrets"] == [{"name": S3_SECRET}]
+
+
+def test_the_pipeline_service_accounts_may_get_create_and_delete_trainjobs_and_nothing_more():
+    _, _, role, binding, _ = documents("rbac.yaml")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["trainer.kubeflow.org"],
+            "resources": ["trainjobs"],
+            "verbs": ["get", "create", "delete"],
+        }
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert {s["name"] for s in binding["subjects"]} == {"default-editor", "pipeline-runner"}

@@ -11,8 +11,9 @@ from kube_server import create, service_account_token
 from serve.fake_kube import FakeKube, write_kubeconfig
 from serve.kserve_controller import kserve_controller
 
+from p2m_lib import kube
 from p2m_lib.errors import P2MError
-from p2m_lib.serve import deploy_model, kube
+from p2m_lib.serve import deploy_model
 
 RBAC = Path(__file__).resolve().parents[2] / "manifests" / "rbac.yaml"
 # The account manifests/rbac.yaml binds that runs pipeline pods with standalone KFP.
@@ -29,7 +30,7 @@ def _pipeline_account(cluster, tmp_path, without_verb=None):
     """Apply manifests/rbac.yaml (less one verb on the KServe objects) to the namespace; a kubeconfig
     with the pipeline account's token."""
     for document in yaml.safe_load_all(RBAC.read_text()):
-        if document["kind"] == "Role" and without_verb:
+        if document["kind"] == "Role" and document["metadata"]["name"] == "p2m-deployer" and without_verb:
             (rule,) = [rule for rule in document["rules"] if "servingruntimes" in rule["resources"]]
             rule["verbs"].remove(without_verb)
         create(cluster.server, document, cluster.namespace)
