@@ -39,6 +39,13 @@ def is_chat(teacher: Teacher) -> bool:
     return bool(getattr(teacher, "chat", teacher.capable))
 
 
+def reranks(teacher: Teacher) -> bool:
+    """Whether `teacher` is worth asking to reorder retrieved datasets: a teacher that says so
+    (`reranks`), else a capable one. The embedded Qwen2.5-Coder-1.5B answers "none" or the given
+    order whatever the candidates (docs/BENCHMARKS.md, Retrieval), so it is not asked."""
+    return bool(getattr(teacher, "reranks", teacher.capable))
+
+
 DEFAULT_BATCH = 8
 
 

@@ -39,9 +39,12 @@ class LocalTeacher:
             False for a folder or file, whose abilities p2m does not know.
         chat: Always False: few-shot prompts are continued, not answered as chat messages.
         wave_sequences: How many sequences one generate call should hold to keep the cores busy.
+        reranks: Always False: asked to reorder retrieved datasets, the embedded teacher answered
+            "none" or the order it was given (docs/BENCHMARKS.md, Retrieval).
     """
 
     chat = False
+    reranks = False
     wave_sequences = WAVE_SEQUENCES
 
     def __init__(

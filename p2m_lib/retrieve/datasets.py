@@ -16,6 +16,7 @@ import numpy as np
 from p2m_lib.errors import P2MError
 from p2m_lib.index.dataset_index import DatasetIndex
 from p2m_lib.index.text import name_words, tokenize
+from p2m_lib.llm.base import reranks
 from p2m_lib.retrieve.hits import DatasetHit
 from p2m_lib.retrieve.query import RetrievalQuery, languages_named, make_query
 from p2m_lib.retrieve.rerank import rerank
@@ -34,7 +35,7 @@ DEMONSTRATION_WEIGHT = 0.2
 # A dataset about another language than any the prompt names (and not about English) keeps this
 # share of its score: a prompt in English rarely wants isiXhosa NER or Myanmar news.
 LANGUAGE_MISMATCH_FACTOR = 0.5
-# How many fused candidates a capable teacher is asked to rerank.
+# How many fused candidates a teacher that reranks is asked to reorder.
 RERANK_DEPTH = 20
 
 
@@ -47,7 +48,7 @@ def retrieve_datasets(
         index: A loaded dataset index.
         prompt: The user's prompt, or just its instruction (in English, for the encoder).
         top_k: How many datasets to return.
-        teacher: A teacher LLM; when it is `capable`, it reorders the top candidates.
+        teacher: A teacher LLM; one that reranks (`p2m_lib.llm.base.reranks`) reorders the top candidates.
 
     Raises:
         P2MError: The prompt is empty or `top_k` is below 1.
@@ -56,13 +57,14 @@ def retrieve_datasets(
         raise P2MError(f"--top-k must be at least 1, not {top_k}")
     query = make_query(prompt)
     fused = _fused_scores(index, query)
-    wanted = max(top_k, RERANK_DEPTH) if teacher is not None and teacher.capable else top_k
+    reordering = teacher is not None and reranks(teacher)
+    wanted = max(top_k, RERANK_DEPTH) if reordering else top_k
     rows = sorted(fused, key=lambda row: (-fused[row], row))[:wanted]
     hits = [
         DatasetHit(index.entries[row].name, fused[row], index.entries[row].description, index.entries[row])
         for row in rows
     ]
-    if teacher is not None and teacher.capable:
+    if reordering:
         hits = rerank(teacher, query, hits[:RERANK_DEPTH]) + hits[RERANK_DEPTH:]
     return hits[:top_k]
 

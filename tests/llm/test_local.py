@@ -120,7 +120,7 @@ def test_make_teacher_auto_is_the_default_embedded_teacher_without_a_base_url() 
 def test_make_teacher_takes_an_embedded_model_by_name(name: str, title: str, capable: bool) -> None:
     teacher = make_teacher(name)
 
-    assert isinstance(teacher, LocalTeacher) and not teacher.chat
+    assert isinstance(teacher, LocalTeacher) and not teacher.chat and not teacher.reranks
     assert (teacher.embedded.name, teacher.name, teacher.capable) == (name, f"{title} (embedded)", capable)
 
 

@@ -101,6 +101,18 @@ def test_an_unhelpful_or_incapable_teacher_leaves_the_order(
     assert bool(teacher.prompts) == teacher.capable
 
 
+def test_a_capable_teacher_that_does_not_rerank_is_not_asked(
+    small_dataset_index: DatasetIndex, fake_teacher: type
+) -> None:
+    teacher = fake_teacher("3, 1")
+    teacher.reranks = False
+
+    reordered = retrieve_datasets(small_dataset_index, SENTIMENT_PROMPT, 5, teacher)
+
+    assert names(reordered) == names(retrieve_datasets(small_dataset_index, SENTIMENT_PROMPT, top_k=5))
+    assert teacher.prompts == []
+
+
 def test_a_failing_teacher_leaves_the_order(small_dataset_index: DatasetIndex, fake_teacher: type) -> None:
     class FailingTeacher(fake_teacher):  # type: ignore[misc, valid-type]
         def complete(self, prompts, params):  # type: ignore[no-untyped-def]
