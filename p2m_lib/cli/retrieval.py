@@ -34,7 +34,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 TeacherOption = Annotated[
     str,
     typer.Option(
-        help="auto, local, openai, a model folder or none; only a capable (remote) one reranks/runs HyDE."
+        help="auto, local, openai, an embedded model, a folder or none; "
+        "a capable one runs HyDE, a remote one also reranks."
     ),
 ]
 
