@@ -196,7 +196,7 @@ def process_stage(
 
     from p2m_lib.generate import EXAMPLES_FILE
     from p2m_lib.generate.judge import judged_wrong
-    from p2m_lib.process import TaskTemplate, balance_labels, make_splits, read_split, write_splits
+    from p2m_lib.process import TaskTemplate, make_splits, read_split, write_splits
     from p2m_lib.train import model_kind, resolve_student
 
     task = TaskSpec.from_dict(read_json(task_path))
@@ -234,13 +234,11 @@ def process_stage(
     config = AutoConfig.from_pretrained(resolve_student(student), trust_remote_code=False)
     template = TaskTemplate(instruction=task.instruction, kind=model_kind(config))
     splits = make_splits(generated, labelled, profile.val_fraction, profile.test_fraction, seed)
-    splits["train"], repeated = balance_labels(splits["train"], seed)
     write_splits(splits, data_dir, template)
     stats = {
         "generated": len(generated),
         **labelled_stats,
         "splits": {name: len(rows) for name, rows in splits.items()},
-        "balanced": repeated,
     }
     write_json(data_dir / STATS_FILE, stats)
     return stats

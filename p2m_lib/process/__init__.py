@@ -1,7 +1,7 @@
 """Process: datasets on disk to examples, the paper's textualisation, and train/val/test splits."""
 
 from p2m_lib.process.datasets import dataset_pairs, load_pairs, open_dataset
-from p2m_lib.process.splits import SPLIT_NAMES, balance_labels, make_splits, read_split, write_splits
+from p2m_lib.process.splits import SPLIT_NAMES, make_splits, read_split, write_splits
 from p2m_lib.process.template import DECODER_ONLY, ENCODER_DECODER, TEMPLATE_FILE, ModelKind, TaskTemplate
 
 __all__ = [
@@ -11,7 +11,6 @@ __all__ = [
     "TEMPLATE_FILE",
     "ModelKind",
     "TaskTemplate",
-    "balance_labels",
     "dataset_pairs",
     "load_pairs",
     "make_splits",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,6 @@ from p2m_lib.types import Example
 SPLIT_NAMES = ("train", "val", "test")
 GENERATED = "generated"
 DATASET = "dataset"
-# Outputs form a label set (a classification task) when there are at most this many distinct ones
-# and at least this many rows per distinct output on average.
-MAX_LABELS = 20
-MIN_ROWS_PER_LABEL = 5
-# A label with fewer rows is taken for a stray answer (a typo, a label outside the set) and left
-# alone; none is repeated more than this many times over.
-MIN_BALANCED_ROWS = 3
-MAX_REPEATS = 3
 
 
 def make_splits(
@@ -70,37 +61,6 @@ def make_splits(
         "val": rows[test_size : test_size + val_size],
         "test": rows[:test_size],
     }
-
-
-def balance_labels(rows: Sequence[dict[str, str]], seed: int) -> tuple[list[dict[str, str]], dict[str, int]]:
-    """Training rows with the rarer labels of a classification task repeated up to the commonest one.
-
-    A teacher labels the inputs it writes unevenly (more "positive" reviews than "negative" ones,
-    few "neutral" tweets), and a small student trained on that skew hardly ever answers the rare
-    label: on German tweets it answered "neutral" to none of 14 neutral ones. Each label with at
-    least MIN_BALANCED_ROWS rows gets copies of its own rows, drawn in a seeded order, until it has
-    as many as the commonest label or MAX_REPEATS times its own count. Outputs that are not a
-    label set (dates, answers, translations) are returned as they are.
-
-    Returns:
-        The rows, copies appended and the whole shuffled, and how many copies each label got.
-    """
-    counts = Counter(row["output"] for row in rows)
-    if not rows or len(counts) > MAX_LABELS or len(rows) < MIN_ROWS_PER_LABEL * len(counts):
-        return list(rows), {}
-    rng = random.Random(seed)
-    commonest = max(counts.values())
-    added: dict[str, int] = {}
-    balanced = list(rows)
-    for label, count in sorted(counts.items()):
-        wanted = min(commonest, MAX_REPEATS * count) - count
-        if count < MIN_BALANCED_ROWS or wanted <= 0:
-            continue
-        own = rng.sample([row for row in rows if row["output"] == label], count)
-        balanced += [own[index % count] for index in range(wanted)]
-        added[label] = wanted
-    rng.shuffle(balanced)
-    return balanced, added
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:

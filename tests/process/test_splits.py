@@ -1,11 +1,9 @@
 """Merging, de-duplicating and splitting examples, and the JSONL files they are written to."""
 
-from collections import Counter
-
 import pytest
 
 from p2m_lib.errors import P2MError
-from p2m_lib.process import TaskTemplate, balance_labels, make_splits, read_split, write_splits
+from p2m_lib.process import TaskTemplate, make_splits, read_split, write_splits
 from p2m_lib.types import Example
 
 GENERATED = [Example(f"g{i}", f"out{i}") for i in range(14)]
@@ -100,38 +98,3 @@ def test_write_and_read_round_trip_with_model_input(tmp_path):
 def test_read_missing_split(tmp_path):
     with pytest.raises(P2MError, match="does not exist"):
         read_split(tmp_path / "train.jsonl")
-
-
-def _labelled(counts: dict[str, int]) -> list[dict[str, str]]:
-    return [
-        {"input": f"{label} text {number}", "output": label, "source": "generated"}
-        for label, count in counts.items()
-        for number in range(count)
-    ]
-
-
-def test_rarer_labels_are_repeated_up_to_the_commonest_one_and_stray_labels_left_alone():
-    rows = _labelled({"positive": 12, "negative": 6, "Tech": 1})
-
-    balanced, added = balance_labels(rows, seed=0)
-
-    assert added == {"negative": 6}
-    assert Counter(row["output"] for row in balanced) == {"positive": 12, "negative": 12, "Tech": 1}
-    negatives = [row["input"] for row in balanced if row["output"] == "negative"]
-    assert Counter(negatives) == {f"negative text {number}": 2 for number in range(6)}
-    assert balance_labels(rows, seed=0) == (balanced, added)
-    assert balanced[: len(rows)] != rows, "the copies are shuffled in, not appended"
-
-
-def test_a_label_is_repeated_at_most_three_times_over():
-    balanced, added = balance_labels(_labelled({"positive": 20, "negative": 3}), seed=1)
-
-    assert added == {"negative": 6}
-    assert Counter(row["output"] for row in balanced) == {"positive": 20, "negative": 9}
-
-
-def test_outputs_that_are_not_a_label_set_are_left_as_they_are():
-    dates = [{"input": f"day {n}", "output": f"2020-01-{n:02d}", "source": "generated"} for n in range(1, 29)]
-
-    assert balance_labels(dates, seed=0) == (dates, {})
-    assert balance_labels([], seed=0) == ([], {})
