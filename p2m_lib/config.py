@@ -55,7 +55,8 @@ class TrainConfig:
         lora: Train LoRA adapters (peft) instead of every weight.
         max_steps: Upper bound on optimizer steps (0: no bound beyond `epochs`).
         seed: Seed for shuffling and initialisation.
-        min_steps: Lower bound on optimizer steps, for small training sets (0: none).
+        min_steps: Lower bound on optimizer steps, for small training sets (0: none); early
+            stopping waits for them too.
         warmup_ratio: Share of the steps over which the learning rate rises from 0 to its peak;
             it then decays linearly to 0 at the last planned step.
         eval_every: Steps between validations (exact match of greedy answers on the validation

@@ -14,7 +14,7 @@ The recipe (each choice measured in docs/BENCHMARKS.md, Quality):
   labelled rows when there are enough, `validation_rows`) with the same greedy decoding as the
   saved model; exact match picks the checkpoint kept, a difference of one row counting as a tie
   broken by the lower validation loss (`is_better`), and `patience` validations that improve
-  neither measure stop the run early (`validations_without_progress`);
+  neither measure stop the run early (`validations_without_progress`), never before `min_steps`;
 - decoding stops at EOS and, when no training output spans lines, at the end of the line
   (`stop_strings`, saved in the generation config, so serving decodes the same way).
 
@@ -279,6 +279,7 @@ def _make_trainer(
         val_rows=val_rows,
         template=template,
         patience=config.patience,
+        min_steps=config.min_steps,
         model=model,
         args=args,
         # Decoder-only rows are padded on the left, so that targets end every row together.

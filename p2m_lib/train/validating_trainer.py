@@ -44,12 +44,14 @@ def _validating_trainer_class() -> type:
             val_rows: Sequence[Mapping[str, str]],
             template: TaskTemplate,
             patience: int,
+            min_steps: int = 0,
             **kwargs: Any,
         ):
             super().__init__(*args, **kwargs)
             self.val_rows = list(val_rows)
             self.template = template
             self.patience = patience
+            self.min_steps = min_steps
 
         def compute_loss(
             self,
@@ -87,7 +89,7 @@ def _validating_trainer_class() -> type:
 
         def _determine_best_metric(self, metrics: dict[str, float], trial: Any) -> bool:
             """Keep this step if `is_better` says so; stop after `patience` validations without
-            progress (`validations_without_progress`).
+            progress (`validations_without_progress`), once `min_steps` are done.
 
             Everything is derived from the logged validations and the best step in the
             Trainer's state, which checkpoints carry, so a resumed run decides the same way.
@@ -101,7 +103,10 @@ def _validating_trainer_class() -> type:
             if new_best:
                 self.state.best_metric = candidate[0]
                 self.state.best_global_step = self.state.global_step
-            if self.patience and validations_without_progress(history) >= self.patience:
+            # Not before `min_steps`: a validation split of 20 teacher-labelled rows stopped quick
+            # runs at step 60 of the 100 that the dates need (docs/BENCHMARKS.md, Quality).
+            enough = self.state.global_step >= self.min_steps
+            if enough and self.patience and validations_without_progress(history) >= self.patience:
                 self.control.should_training_stop = True
             return new_best
 

@@ -187,6 +187,15 @@ def test_training_stops_after_patience_validations_without_a_better_one(tiny_cau
     assert (rerun.steps, rerun.resumed_from) == (3, str(tmp_path / "ckpt" / "checkpoint-3"))
 
 
+def test_training_does_not_stop_early_before_its_min_steps(tiny_causal_lm_dir, tmp_path):
+    config = replace(TINY, epochs=5, learning_rate=0.0, min_steps=6, max_steps=10, eval_every=1, patience=2)
+
+    result = _train(tiny_causal_lm_dir, tmp_path, config)
+
+    assert (result.steps, result.best_step, result.stopped_by) == (6, 1, "early stopping")
+    assert [step for step, _, _ in result.eval_history] == [1, 2, 3, 4, 5, 6]
+
+
 def test_the_time_budget_stops_training_and_keeps_the_best_model(tiny_causal_lm_dir, tmp_path):
     ticks = itertools.count(0.0, 10.0)  # every look at the clock is 10 s later
     config = replace(TINY, epochs=5, max_steps=10, eval_every=5, time_budget_s=25.0)
