@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer
 
 PREFIX = "/apis/v2beta1/"
 
@@ -28,7 +29,7 @@ class Request:
 
 
 @dataclass
-class FakeKFP:
+class FakeKFP(LoopbackServer):
     """The server's state: experiments, runs and recurring runs by id, and every request."""
 
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -38,20 +39,7 @@ class FakeKFP:
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def __enter__(self) -> FakeKFP:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
     def set_state(self, run_id: str, state: str) -> None:
         self.runs[run_id]["state"] = state

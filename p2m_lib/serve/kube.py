@@ -93,7 +93,7 @@ def wait_ready(
     def status() -> dict[str, Any]:
         return (read_object(api, INFERENCE_SERVICE, namespace, name) or {}).get("status") or {}
 
-    last, ready = poll(status, lambda found: _is_ready(found, generation), timeout_s, poll_s)
+    last, ready = poll(status, lambda found: is_ready(found, generation), timeout_s, poll_s)
     if not ready:
         raise P2MError(
             f"InferenceService {namespace}/{name} not Ready after {timeout_s:g} s "
@@ -104,7 +104,9 @@ def wait_ready(
     return last.get("url") or (last.get("address") or {}).get("url") or ""
 
 
-def _is_ready(status: dict[str, Any], generation: int) -> bool:
+def is_ready(status: dict[str, Any], generation: int) -> bool:
+    """Whether an InferenceService's `status` says Ready for `generation` (an absent
+    `observedGeneration` counts as current)."""
     if status.get("observedGeneration", generation) < generation:
         return False
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))

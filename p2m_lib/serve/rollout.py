@@ -16,6 +16,7 @@ from p2m_lib.errors import P2MError
 from p2m_lib.kube import api_client, current_namespace
 from p2m_lib.serve.kube import (
     get_inference_service,
+    is_ready,
     list_inference_services,
     patch_inference_service,
     wait_ready,
@@ -96,9 +97,8 @@ def read_state(found: dict[str, Any]) -> ServiceState:
         ),
         key=lambda revision: not revision.latest,
     )
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])
-    ) and status.get("observedGeneration", 0) >= metadata.get("generation", 1)
+    # A status that names no generation has not been reconciled yet: not Ready.
+    ready = "observedGeneration" in status and is_ready(status, metadata.get("generation", 1))
     return ServiceState(
         name=metadata["name"],
         namespace=metadata["namespace"],

@@ -11,13 +11,14 @@ the real one.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from loopback import LoopbackServer
 
-class FakeKube:
+
+class FakeKube(LoopbackServer):
     """The canned server.
 
     Attributes:
@@ -27,21 +28,7 @@ class FakeKube:
     def __init__(self, status: int, body: bytes, content_type: str = "text/html") -> None:
         self.calls: list[tuple[str, str]] = []
         self._answer = (status, body, content_type)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeKube:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
     def write_kubeconfig(self, path: Path, namespace: str = "team-a") -> Path:
         """A kubeconfig whose current context points at this server."""
