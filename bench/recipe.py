@@ -12,9 +12,14 @@ Variants (each the quick profile's `TrainConfig` with one change):
   embeddings        token embeddings trained too
   lora              LoRA adapters (rank 8) at learning rate 1e-3 instead of full fine-tuning
   no-early-stop     patience 0: all planned steps, the best validated checkpoint still kept
+  more-steps        200 to 300 steps instead of 100 to 150
 
 Run: .venv/bin/python bench/recipe.py [--task date_normalization] [--variants quick,lora]
          [--train-rows N]   (the first N labelled rows only: where the recipe matters most)
+         [--student NAME]   (an embedded model's name or a model folder; default: the default student)
+     .venv/bin/python bench/recipe.py --run RUN_DIR --test TEST_JSONL [...]
+         (the train and validation splits a `p2m run` wrote into RUN_DIR/data, for example the
+         teacher-written rows of a prompt-only run, scored on TEST_JSONL's first 40 rows)
 Prints one line per variant and a JSON object on the last line.
 """
 
@@ -32,7 +37,7 @@ from p2m_lib.config import get_profile
 from p2m_lib.evaluate import exact_match
 from p2m_lib.parse import parse_rules, read_prompt
 from p2m_lib.process import TaskTemplate, read_split
-from p2m_lib.train import StudentPredictor, default_student, train
+from p2m_lib.train import StudentPredictor, resolve_student, train
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUICK = get_profile("quick")
@@ -42,6 +47,7 @@ VARIANTS = {
     "embeddings": {"freeze_embeddings": False},
     "lora": {"lora": True, "learning_rate": 1e-3},
     "no-early-stop": {"patience": 0},
+    "more-steps": {"min_steps": 200, "max_steps": 300},
 }
 
 
@@ -52,33 +58,58 @@ def main() -> None:
     parser.add_argument("--task", default="date_normalization")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--train-rows", type=int, default=None, help="Use only this many labelled rows.")
+    parser.add_argument("--run", type=Path, help="A p2m run folder whose data/ splits to train on.")
+    parser.add_argument("--test", type=Path, help="The test file for --run.")
+    parser.add_argument("--student", default=None, help="Embedded model name or folder.")
     args = parser.parse_args()
     names = [name.strip() for name in args.variants.split(",") if name.strip()]
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
 
-    folder = EXAMPLES / args.task
-    rows = [row | {"source": "dataset"} for row in read_split(folder / "train.jsonl")][: args.train_rows]
-    random.Random(0).shuffle(rows)
-    held_out = max(1, len(rows) // 10)
-    val_rows, train_rows = rows[:held_out], rows[held_out:]
-    test = read_split(folder / "test.jsonl")[: QUICK.max_eval_examples]
-    instruction = parse_rules(read_prompt(folder / "prompt.txt")).instruction
+    if args.run:
+        if not args.test:
+            parser.error("--run needs --test")
+        train_rows = read_split(args.run / "data" / "train.jsonl")[: args.train_rows]
+        val_rows = read_split(args.run / "data" / "val.jsonl")
+        test = read_split(args.test)[: QUICK.max_eval_examples]
+        instruction = json.loads((args.run / "task.json").read_text())["instruction"]
+        task = args.run.name
+    else:
+        folder = EXAMPLES / args.task
+        rows = [row | {"source": "dataset"} for row in read_split(folder / "train.jsonl")][: args.train_rows]
+        random.Random(0).shuffle(rows)
+        held_out = max(1, len(rows) // 10)
+        val_rows, train_rows = rows[:held_out], rows[held_out:]
+        test = read_split(folder / "test.jsonl")[: QUICK.max_eval_examples]
+        instruction = parse_rules(read_prompt(folder / "prompt.txt")).instruction
+        task = args.task
+    student = resolve_student(args.student)
     results = []
     for name in names:
-        result = run_variant(name, train_rows, val_rows, test, instruction)
+        result = run_variant(name, train_rows, val_rows, test, instruction, student)
         results.append(result)
         print(
             f"{name:14} exact match {result['exact_match']:5.1f}  steps {result['steps']:3} "
             f"(kept {result['best_step']})  {result['train_s']:6.1f} s"
         )
-    figures = {"task": args.task, "train_rows": len(train_rows), "test_rows": len(test), "variants": results}
+    figures = {
+        "task": task,
+        "student": args.student or "default",
+        "train_rows": len(train_rows),
+        "test_rows": len(test),
+        "variants": results,
+    }
     print(json.dumps(figures))
 
 
 def run_variant(
-    name: str, train_rows: list[dict], val_rows: list[dict], test: list[dict], instruction: str
+    name: str,
+    train_rows: list[dict],
+    val_rows: list[dict],
+    test: list[dict],
+    instruction: str,
+    student: Path | str,
 ) -> dict:
     config = replace(QUICK.train, **VARIANTS[name])
     template = TaskTemplate(instruction=instruction, kind="decoder-only")
@@ -86,7 +117,7 @@ def run_variant(
         model_dir = Path(scratch) / "model"
         start = time.perf_counter()
         checkpoints = Path(scratch) / "checkpoints"
-        trained = train(train_rows, val_rows, default_student(), template, config, model_dir, checkpoints)
+        trained = train(train_rows, val_rows, student, template, config, model_dir, checkpoints)
         seconds = time.perf_counter() - start
         predictions = StudentPredictor.load(model_dir).predict([row["input"] for row in test])
     return {

@@ -197,13 +197,17 @@ def train(
 
 
 def _load_student(student: Path | str, max_length: int) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     with quiet_transformers():
         config = AutoConfig.from_pretrained(student, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(student, trust_remote_code=False)
         model_class = AutoModelForSeq2SeqLM if model_kind(config) != DECODER_ONLY else AutoModelForCausalLM
-        model = model_class.from_pretrained(student, trust_remote_code=False)
+        # Weights stay float32 whatever the folder stores (the embedded Qwen students are saved in
+        # bfloat16, and transformers loads a folder in its own dtype): optimizer updates to bf16
+        # weights round away; bf16 arithmetic comes from autocast where the hardware has it.
+        model = model_class.from_pretrained(student, trust_remote_code=False, dtype=torch.float32)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     # Training pads on the right (the predictor pads decoder-only prompts on the left).

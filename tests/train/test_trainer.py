@@ -183,6 +183,21 @@ def test_lora_trains_adapters_and_saves_a_merged_plain_model(tiny_causal_lm_dir,
     assert len(StudentPredictor.load(folder).predict(["word 1"], max_new_tokens=3)) == 1
 
 
+def test_a_student_stored_in_bfloat16_trains_in_float32(tiny_causal_lm_dir, tmp_path):
+    # The embedded Qwen students are stored in bfloat16; updates of 1e-5 to weights of about 0.02
+    # are below bfloat16's resolution there, so training in the stored dtype would change nothing.
+    stored = tmp_path / "bf16-student"
+    AutoModelForCausalLM.from_pretrained(tiny_causal_lm_dir, dtype=torch.bfloat16).save_pretrained(stored)
+    AutoTokenizer.from_pretrained(tiny_causal_lm_dir).save_pretrained(stored)
+    result = _train(stored, tmp_path, replace(CONFIG, learning_rate=1e-5, max_steps=2))
+
+    name = "model.layers.0.self_attn.q_proj.weight"
+    before = load_file(stored / "model.safetensors")[name]
+    after = load_file(_folder(result) / "model.safetensors")[name]
+    assert after.dtype == torch.float32
+    assert (after != before.float()).float().mean() > 0.9
+
+
 @pytest.fixture(scope="module")
 def tiny_t5_dir(smollm2_tokenizer_dir, tmp_path_factory):
     """A one-layer T5 with the SmolLM2 tokenizer: its decoder starts from the pad (= EOS) id."""
