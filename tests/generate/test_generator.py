@@ -140,3 +140,52 @@ def test_replies_get_room_for_demonstrations_longer_than_the_configured_limit(tm
     budgets = {prompts[0].endswith("Input:"): params.max_tokens for prompts, params in teacher.calls}
     # 3 x 430 characters at 4 characters a token for inputs; at least 16 for short outputs.
     assert budgets == {True: 323, False: 16}
+
+
+PARITY = TaskSpec(
+    "Is the number even or odd?",
+    (Example("2", "even"), Example("3", "odd")),
+    prompt="Is the number even or odd?\nInput: 2\nOutput: even\nInput: 3\nOutput: odd",
+)
+
+
+class EvenLeaningTeacher:
+    """Writes even numbers unless every demonstration it is shown is odd, as a teacher writes
+    more of what it is shown; labels each number right."""
+
+    name = "even-leaning"
+    capable = False
+
+    def __init__(self):
+        self.numbers = iter(range(10, 10_000))
+
+    def complete(self, prompts, params):
+        replies = []
+        for prompt in prompts:
+            if prompt.endswith("Input:"):
+                shown = prompt.split("Output: ")[1:]
+                odd = all(answer.startswith("odd") for answer in shown)
+                number = next(n for n in self.numbers if n % 2 == odd)
+                replies.append(Completion((f" {number}",), 10, 1))
+            else:
+                number = int(prompt.rsplit("Input: ", 1)[1].split("\n")[0])
+                replies.append(Completion((" odd" if number % 2 else " even",) * params.n, 10, params.n))
+        return replies
+
+
+def test_a_classification_task_asks_for_inputs_of_its_rarest_labels(tmp_path):
+    config = GenerationConfig(num_examples=40, samples_per_input=3, batch_size=8, max_requests=200)
+    result = DatasetGenerator(EvenLeaningTeacher(), config).generate(PARITY, tmp_path)
+
+    # Three waves of 8 before 20 labelled examples show a closed label set; then only odd ones.
+    assert [e.output for e in result.examples] == ["even"] * 24 + ["odd"] * 16
+    asked = [row.get("label") for row in read_jsonl(tmp_path / RAW_FILE) if row["step"] == "input"]
+    assert asked == [None] * 24 + ["odd"] * 16
+
+
+def test_balancing_can_be_turned_off(tmp_path):
+    config = GenerationConfig(
+        num_examples=40, samples_per_input=3, batch_size=8, max_requests=200, balance_labels=False
+    )
+    result = DatasetGenerator(EvenLeaningTeacher(), config).generate(PARITY, tmp_path)
+    assert [e.output for e in result.examples] == ["even"] * 40
