@@ -95,6 +95,7 @@ def generate_stage(task_path: Path, out_dir: Path, teacher: Any, config: Generat
     """Generate examples into `out_dir` (raw.jsonl, examples.jsonl, stats.json); resumes."""
     from p2m_lib.generate import DatasetGenerator
     from p2m_lib.generate.judge import judge_examples
+    from p2m_lib.generate.strategies import label_counts
 
     task = TaskSpec.from_dict(read_json(task_path))
     result = DatasetGenerator(teacher, config, seed=seed, max_cost=config.max_cost).generate(task, out_dir)
@@ -110,6 +111,8 @@ def generate_stage(task_path: Path, out_dir: Path, teacher: Any, config: Generat
         "faults": result.faults,
         "sample_agreement": sample_agreement(out_dir),
     }
+    if labels := label_counts(task.examples, result.examples):
+        stats["labels"] = labels
     if config.judge:
         stats["judge"] = judge_examples(teacher, task, list(result.examples), out_dir).to_dict()
     write_json(out_dir / STATS_FILE, stats)
@@ -487,7 +490,8 @@ def report_stage(
             "rejected": generation["rejected"],
             "sample_agreement": generation.get("sample_agreement"),
             "judge": generation.get("judge"),
-        },
+        }
+        | ({"labels": generation["labels"]} if generation.get("labels") else {}),
         "model": {
             "name": training["name"],
             "path": run_info["model_path"],

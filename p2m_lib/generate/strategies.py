@@ -98,5 +98,12 @@ def labels_to_ask_for(labels: Sequence[str], generated: Sequence[Example], count
     return targets
 
 
+def label_counts(user_examples: Sequence[Example], generated: Sequence[Example]) -> dict[str, int]:
+    """How many generated examples carry each label of a classification task; {} for another task."""
+    labels = closed_label_set(user_examples, generated)
+    counts = Counter(_label(e.output) for e in generated)
+    return {label: counts[label] for label in labels}
+
+
 def _label(output: str) -> str:
     return output.strip().casefold()

@@ -11,6 +11,7 @@ import pytest
 
 from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import EXAMPLES_FILE, RAW_FILE, DatasetGenerator
+from p2m_lib.stages import generate_stage
 from p2m_lib.types import Completion, Example, TaskSpec
 
 TASK = TaskSpec("Double the number.", (Example("2", "4"),), prompt="Double the number.\nInput: 2\nOutput: 4")
@@ -175,12 +176,16 @@ class EvenLeaningTeacher:
 
 def test_a_classification_task_asks_for_inputs_of_its_rarest_labels(tmp_path):
     config = GenerationConfig(num_examples=40, samples_per_input=3, batch_size=8, max_requests=200)
-    result = DatasetGenerator(EvenLeaningTeacher(), config).generate(PARITY, tmp_path)
+    task_path = tmp_path / "task.json"
+    task_path.write_text(json.dumps(PARITY.to_dict()))
+    stats = generate_stage(task_path, tmp_path / "generated", EvenLeaningTeacher(), config, seed=0)
 
     # Three waves of 8 before 20 labelled examples show a closed label set; then only odd ones.
-    assert [e.output for e in result.examples] == ["even"] * 24 + ["odd"] * 16
-    asked = [row.get("label") for row in read_jsonl(tmp_path / RAW_FILE) if row["step"] == "input"]
-    assert asked == [None] * 24 + ["odd"] * 16
+    examples = read_jsonl(tmp_path / "generated" / EXAMPLES_FILE)
+    assert [row["output"] for row in examples] == ["even"] * 24 + ["odd"] * 16
+    replies = read_jsonl(tmp_path / "generated" / RAW_FILE)
+    assert [row.get("label") for row in replies if row["step"] == "input"] == [None] * 24 + ["odd"] * 16
+    assert stats["labels"] == {"even": 24, "odd": 16}
 
 
 def test_balancing_can_be_turned_off(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 from p2m_lib.generate import annealed_temperature, sample_demonstrations, self_consistent_output
 from p2m_lib.generate.prompts import extract_input, extract_output, input_prompt, output_prompt
-from p2m_lib.generate.strategies import closed_label_set, labels_to_ask_for
+from p2m_lib.generate.strategies import closed_label_set, label_counts, labels_to_ask_for
 from p2m_lib.types import Example
 
 
@@ -66,6 +66,7 @@ def test_a_classification_task_shows_itself_in_the_generated_labels():
     assert closed_label_set(TEAMS, labelled) == ()  # too few generated yet to tell
     labelled.append(Example("t19", "something else"))
     assert closed_label_set(TEAMS, labelled) == ("billing", "delivery", "account")
+    assert label_counts(TEAMS, labelled) == {"billing": 13, "delivery": 6, "account": 0}
     # Two answers in ten outside the demonstrations' labels: not a closed set.
     labelled += [Example(f"x{i}", f"other {i}") for i in range(4)]
     assert closed_label_set(TEAMS, labelled) == ()
@@ -75,6 +76,7 @@ def test_dates_and_single_answer_prompts_are_not_classification():
     dates = [Example("May 1 2020", "2020-05-01"), Example("1/2/2021", "2021-01-02")]
     generated = [Example(f"d{i}", f"2020-01-{i + 1:02d}") for i in range(30)]
     assert closed_label_set(dates, generated) == ()
+    assert label_counts(dates, generated) == {}
     one_label = [Example("a", "yes"), Example("b", "yes")]
     assert closed_label_set(one_label, [Example(f"c{i}", "yes") for i in range(30)]) == ()
 
