@@ -28,7 +28,7 @@ from p2m_lib.errors import P2MError
 from p2m_lib.fleet import Fleet, FleetTask
 from p2m_lib.stages import LabelledData
 from pipelines.local import RunOptions, run_pipeline_locally
-from pipelines.submit import Submission, check_reachable
+from pipelines.submit import Submission, check_reachable, kfp_requests
 
 FINGERPRINT_CHARS = 12
 # States of an earlier run with the same inputs that make a new one pointless, as a reason says them.
@@ -178,7 +178,7 @@ def submit_fleet(
     with compiled_pipeline() as package:
         planned = plan_runs(fleet, package.read_text(encoding="utf-8"))
         check_reachable(submission.host, submission.timeout)
-        with _kfp_errors(submission.host):
+        with kfp_requests(submission.host):
             client = _client(submission)
             experiment = client.create_experiment(fleet.experiment, namespace=submission.namespace)
             return [
@@ -230,7 +230,7 @@ def latest_runs(submission: Submission, experiment: str, tasks: set[str] | None)
             yields no runs.
     """
     check_reachable(submission.host, submission.timeout)
-    with _kfp_errors(submission.host):
+    with kfp_requests(submission.host):
         client = _client(submission)
         found = client.list_experiments(filter=_name_filter(experiment), namespace=submission.namespace)
         if not found.experiments:
@@ -264,21 +264,6 @@ def _client(submission: Submission) -> Any:
 
 def _name_filter(name: str) -> str:
     return json.dumps({"predicates": [{"key": "display_name", "operation": "EQUALS", "stringValue": name}]})
-
-
-@contextmanager
-def _kfp_errors(host: str) -> Iterator[None]:
-    """Refusals as one-line errors; the client's "details: <link>" lines go to stderr, off the results."""
-    import sys
-    from contextlib import redirect_stdout
-
-    from kfp_server_api.exceptions import ApiException
-
-    try:
-        with redirect_stdout(sys.stderr):
-            yield
-    except ApiException as error:
-        raise P2MError(f"the KFP API at {host} refused a request: {error.status} {error.reason}") from None
 
 
 @dataclass(frozen=True)

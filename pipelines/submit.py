@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,9 +133,8 @@ def submit(pipeline_name: str, pairs: Sequence[str], submission: Submission) -> 
     arguments = pipeline_arguments(pipeline, pairs)
     check_reachable(submission.host, submission.timeout)
     import kfp
-    from kfp_server_api.exceptions import ApiException
 
-    try:
+    with kfp_requests(submission.host):
         client = kfp.Client(host=submission.host, namespace=submission.namespace or "kubeflow")
         result = client.create_run_from_pipeline_func(
             pipeline,
@@ -143,8 +144,17 @@ def submit(pipeline_name: str, pairs: Sequence[str], submission: Submission) -> 
             namespace=submission.namespace,
             service_account=submission.service_account,
         )
-    except ApiException as error:
-        raise P2MError(
-            f"the KFP API at {submission.host} refused the run: {error.status} {error.reason}"
-        ) from None
     return result.run_id
+
+
+@contextmanager
+def kfp_requests(host: str) -> Iterator[None]:
+    """Calls of `kfp.Client`: refusals as one-line errors, and the client's "Run details: <link>"
+    lines sent to stderr, so that stdout holds only what p2m prints (a run id a script captures)."""
+    from kfp_server_api.exceptions import ApiException
+
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    except ApiException as error:
+        raise P2MError(f"the KFP API at {host} refused a request: {error.status} {error.reason}") from None

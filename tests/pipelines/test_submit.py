@@ -4,12 +4,12 @@ import socket
 
 import pytest
 import typer
+from kfp_server import FakeKFP
 from typer.testing import CliRunner
 
 from p2m_lib.cli.common import user_errors
 from p2m_lib.cli.kfp import compile_command, submit_command
 from p2m_lib.errors import P2MError
-from pipelines import submit as submit_module
 from pipelines.prompt2model import build_prompt2model
 from pipelines.submit import Submission, pipeline_arguments, submit
 
@@ -82,42 +82,23 @@ def test_an_unknown_pipeline_lists_the_known_ones(cli):
     assert "choose one of: prompt2model, index" in result.output
 
 
-def test_submit_hands_typed_arguments_to_the_kfp_client(cli, tmp_path, monkeypatch):
-    calls = {}
-
-    class FakeClient:
-        def __init__(self, host, namespace):
-            calls["client"] = (host, namespace)
-
-        def create_run_from_pipeline_func(self, pipeline, **kwargs):
-            calls["run"] = (pipeline.name, kwargs)
-            return type("Run", (), {"run_id": "run-123"})()
-
-    monkeypatch.setattr("kfp.Client", FakeClient)
-    monkeypatch.setattr(submit_module, "check_reachable", lambda host, timeout: None)
+def test_submit_files_a_run_with_typed_arguments_and_prints_only_its_id(cli, tmp_path):
     prompt_file = tmp_path / "prompt.txt"
     prompt_file.write_text("Say hi.\n")
-    result = CliRunner().invoke(
-        cli,
-        [
-            "submit",
-            "--host",
-            "http://kfp.test",
-            "--namespace",
-            "team",
-            "-p",
-            str(prompt_file),
-            "-P",
-            "deploy=true",
-        ],
-    )
+    with FakeKFP() as kfp:
+        result = CliRunner().invoke(
+            cli, ["submit", "--host", kfp.url, "-p", str(prompt_file), "-P", "deploy=true"]
+        )
+
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "run-123"
-    assert calls["client"] == ("http://kfp.test", "team")
-    name, kwargs = calls["run"]
-    assert name == "prompt2model"
-    assert kwargs["arguments"] == {"deploy": True, "prompt": "Say hi.\n"}
-    assert kwargs["experiment_name"] == "p2m" and kwargs["namespace"] == "team"
+    (run,) = kfp.runs.values()
+    # The run id alone on stdout, for `RUN=$(p2m submit ...)`; kfp.Client's links go to stderr.
+    assert result.stdout == f"{run['run_id']}\n"
+    assert "Run details" in result.stderr
+    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == "prompt2model"
+    parameters = run["runtime_config"]["parameters"]
+    assert parameters["deploy"] is True and parameters["prompt"] == "Say hi.\n"
+    assert [e["display_name"] for e in kfp.created("experiments")] == ["p2m"]
 
 
 def test_compile_command_writes_both_files(cli, tmp_path):
