@@ -12,7 +12,7 @@ from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
 from p2m_lib.train.encoding import IGNORE_INDEX, target_window
 from p2m_lib.train.predict import StudentPredictor
 from p2m_lib.train.selection import (
-    is_better,
+    is_kept,
     validation_history,
     validation_tolerance,
     validations_without_progress,
@@ -88,20 +88,18 @@ def _validating_trainer_class() -> type:
             return output
 
         def _determine_best_metric(self, metrics: dict[str, float], trial: Any) -> bool:
-            """Keep this step if `is_better` says so; stop after `patience` validations without
+            """Keep this step if `is_kept` says so; stop after `patience` validations without
             progress (`validations_without_progress`), once `min_steps` are done.
 
             Everything is derived from the logged validations and the best step in the
             Trainer's state, which checkpoints carry, so a resumed run decides the same way.
             """
             history = validation_history(self.state.log_history)
-            best_step = self.state.best_global_step
-            best = next(((e, loss) for step, e, loss in history if step == best_step), None)
             top = max(e for _, e, _ in history)
-            candidate = (metrics["eval_exact_match"], metrics["eval_loss"])
-            new_best = is_better(candidate, best, top, validation_tolerance(len(self.val_rows)))
+            exact = metrics["eval_exact_match"]
+            new_best = is_kept(exact, top, validation_tolerance(len(self.val_rows)))
             if new_best:
-                self.state.best_metric = candidate[0]
+                self.state.best_metric = exact
                 self.state.best_global_step = self.state.global_step
             # Not before `min_steps`: a validation split of 20 teacher-labelled rows stopped quick
             # runs at step 60 of the 100 that the dates need (docs/BENCHMARKS.md, Quality).

@@ -24,7 +24,7 @@ from p2m_lib.train import StudentPredictor, encode_example, make_collator, plann
 from p2m_lib.train.encoding import IGNORE_INDEX, target_window
 from p2m_lib.train.predict import cut_at_stop
 from p2m_lib.train.recipe import stop_strings, validation_interval, validation_rows
-from p2m_lib.train.selection import is_better, validation_tolerance, validations_without_progress
+from p2m_lib.train.selection import is_kept, validation_tolerance, validations_without_progress
 from p2m_lib.train.validating_trainer import target_loss
 
 M = IGNORE_INDEX
@@ -130,19 +130,15 @@ def test_loss_from_the_target_logits_equals_the_full_shifted_loss_on_outputs(tin
 
 
 @pytest.mark.parametrize(
-    ("candidate", "best", "top", "better"),
+    ("exact", "top", "kept"),
     [
-        ((50.0, 1.0), None, 50.0, True),  # the first validation
-        ((100.0, 0.5), (90.0, 0.1), 100.0, True),  # more than one row better
-        ((95.0, 0.1), (100.0, 0.2), 100.0, True),  # one row worse is a tie: the lower loss wins
-        ((95.0, 0.3), (100.0, 0.2), 100.0, False),  # a tie with a higher loss
-        ((90.0, 0.0), (100.0, 0.2), 100.0, False),  # two rows worse, whatever the loss
-        ((90.0, 0.0), (95.0, 0.2), 100.0, False),  # a tie with the best, but too far below the top
-        ((100.0, 0.2), (100.0, 0.2), 100.0, False),  # nothing better: keep the earlier one
+        (50.0, 50.0, True),  # the first validation, or a new top
+        (95.0, 100.0, True),  # one row below the top is a tie: the later step is kept
+        (90.0, 100.0, False),  # two rows below
     ],
 )
-def test_exact_match_picks_the_checkpoint_and_one_row_is_a_tie_broken_by_loss(candidate, best, top, better):
-    assert is_better(candidate, best, top, tolerance=validation_tolerance(20)) is better
+def test_exact_match_picks_the_checkpoint_and_one_row_is_a_tie_the_later_step_wins(exact, top, kept):
+    assert is_kept(exact, top, tolerance=validation_tolerance(20)) is kept
 
 
 @pytest.mark.parametrize(
@@ -176,12 +172,13 @@ def _train(student, tmp_path, config, val_rows=ROWS[8:], **kwargs):
 
 
 def test_training_stops_after_patience_validations_without_a_better_one(tiny_causal_lm_dir, tmp_path):
-    # With a zero learning rate every validation equals the first: none is better.
+    # With a zero learning rate every validation equals the first: none makes progress, and each
+    # tie goes to the later step.
     config = replace(TINY, epochs=5, learning_rate=0.0, max_steps=10, eval_every=1, patience=2)
 
     result = _train(tiny_causal_lm_dir, tmp_path, config)
 
-    assert (result.steps, result.best_step, result.stopped_by) == (3, 1, "early stopping")
+    assert (result.steps, result.best_step, result.stopped_by) == (3, 3, "early stopping")
     assert [step for step, _, _ in result.eval_history] == [1, 2, 3]
     rerun = _train(tiny_causal_lm_dir, tmp_path, config)  # a stopped run is not trained further
     assert (rerun.steps, rerun.resumed_from) == (3, str(tmp_path / "ckpt" / "checkpoint-3"))
@@ -192,7 +189,7 @@ def test_training_does_not_stop_early_before_its_min_steps(tiny_causal_lm_dir, t
 
     result = _train(tiny_causal_lm_dir, tmp_path, config)
 
-    assert (result.steps, result.best_step, result.stopped_by) == (6, 1, "early stopping")
+    assert (result.steps, result.best_step, result.stopped_by) == (6, 6, "early stopping")
     assert [step for step, _, _ in result.eval_history] == [1, 2, 3, 4, 5, 6]
 
 
