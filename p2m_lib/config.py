@@ -25,8 +25,6 @@ class GenerationConfig:
             None for no limit. Priced by `p2m_lib.llm.cost.PriceTable`.
         judge: After generation, ask the teacher whether each kept pair is correct and drop
             those it judges wrong (`p2m_lib.generate.judge`).
-        balance_labels: For a classification task, ask for new inputs of the labels with the
-            fewest examples so far (`p2m_lib.generate.strategies.labels_to_ask_for`).
     """
 
     num_examples: int = 40
@@ -39,7 +37,6 @@ class GenerationConfig:
     max_new_tokens: int | None = None
     max_cost: float | None = None
     judge: bool = False
-    balance_labels: bool = True
 
 
 @dataclass(frozen=True)

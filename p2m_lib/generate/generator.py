@@ -28,12 +28,7 @@ from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import prompts
 from p2m_lib.generate.filters import InputFilter, OutputFilter
 from p2m_lib.generate.journal import EXAMPLES_FILE, RAW_FILE, Journal, read_jsonl
-from p2m_lib.generate.strategies import (
-    annealed_temperature,
-    closed_label_set,
-    labels_to_ask_for,
-    sample_demonstrations,
-)
+from p2m_lib.generate.strategies import annealed_temperature, sample_demonstrations
 from p2m_lib.llm.base import is_chat
 from p2m_lib.llm.cost import CHARS_PER_TOKEN, Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
 from p2m_lib.llm.engine import Job, StreamingTeacher
@@ -105,14 +100,12 @@ class _State:
 
 @dataclass(frozen=True)
 class _Ask:
-    """What a job asks for, carried as its tag: a new input (of class `label`, for a balanced
-    classification task), or the output for `input`."""
+    """What a job asks for, carried as its tag: a new input, or the output for `input`."""
 
     step: str
     round: int
     reserved: float
     input: str = ""
-    label: str = ""
 
 
 def _load_state(folder: Path, price: Price | None) -> _State:
@@ -387,21 +380,11 @@ class _Run:
         )
         longest = max((len(e.input) for e in self.task.examples), default=0)
         params = SamplingParams(1, temperature, self._reply_budget(longest), prompts.INPUT_STOP)
-        labels = self._labels_to_ask_for(count)
         prompt_list = [
             prompts.input_prompt(self.task.instruction, demonstrations, is_chat(self.teacher))
-            for demonstrations in self._demonstrations(count, "input", labels)
+            for demonstrations in self._demonstrations(count, "input")
         ]
-        return self._reserve("input", prompt_list, params, [""] * count, labels)
-
-    def _labels_to_ask_for(self, count: int) -> list[str]:
-        """The class each new input should be of, or "" for each where there is no balancing."""
-        if not self.config.balance_labels:
-            return [""] * count
-        labels = closed_label_set(self.task.examples, self.state.examples)
-        if not labels:
-            return [""] * count
-        return labels_to_ask_for(labels, self.state.examples, count)
+        return self._reserve("input", prompt_list, params, [""] * count)
 
     def _output_jobs(self, inputs: list[str]) -> list[Job]:
         prompt_list = [
@@ -424,34 +407,25 @@ class _Run:
         return reply_budget(self.config, longest_chars)
 
     def _reserve(
-        self,
-        step: str,
-        prompt_list: list[str],
-        params: SamplingParams,
-        inputs: list[str],
-        labels: list[str] | None = None,
+        self, step: str, prompt_list: list[str], params: SamplingParams, inputs: list[str]
     ) -> list[Job]:
         """Jobs for the prompts that the budget still allows, as one wave."""
         jobs = []
-        for prompt, text, label in zip(prompt_list, inputs, labels or [""] * len(inputs), strict=True):
+        for prompt, text in zip(prompt_list, inputs, strict=True):
             reserved = self.budget.reserve(prompt, params)
             if reserved is None:
                 break
-            jobs.append(Job(prompt, params, _Ask(step, self.state.rounds, reserved, text, label)))
+            jobs.append(Job(prompt, params, _Ask(step, self.state.rounds, reserved, text)))
         if jobs:
             self.state.rounds += 1
             self.in_flight[step] += len(jobs)
         return jobs
 
-    def _demonstrations(self, count: int, step: str, labels: list[str] | None = None) -> list[list[Example]]:
-        """Demonstrations for `count` prompts, each sampled anew from a wave- and step-seeded
-        stream; only examples of `labels[i]` for prompt i where that is not empty."""
+    def _demonstrations(self, count: int, step: str) -> list[list[Example]]:
+        """Demonstrations for `count` prompts, each sampled anew from a wave- and step-seeded stream."""
         rng = random.Random(f"{self.seed}/{self.state.rounds}/{step}")
         k = self.config.demonstrations_per_request
-        return [
-            sample_demonstrations(self.task.examples, self.state.examples, k, rng, label or None)
-            for label in labels or [""] * count
-        ]
+        return [sample_demonstrations(self.task.examples, self.state.examples, k, rng) for _ in range(count)]
 
     def on_reply(self, job: Job, completion: Completion) -> None:
         """Take in one reply: account for it, filter it, and write it down before anything else."""
@@ -472,7 +446,7 @@ class _Run:
                 "completion_tokens": completion.completion_tokens,
             },
             "cost": round(cost, 10),
-        } | ({"label": ask.label} if ask.label else {})
+        }
         if ask.step == "input":
             self._take_inputs(row, completion)
         else:

@@ -36,30 +36,21 @@ def self_consistent_output(outputs: Sequence[str]) -> str | None:
 
 
 def sample_demonstrations(
-    user_examples: Sequence[Example],
-    generated: Sequence[Example],
-    k: int,
-    rng: random.Random,
-    label: str | None = None,
+    user_examples: Sequence[Example], generated: Sequence[Example], k: int, rng: random.Random
 ) -> list[Example]:
     """Few-shot diversity: the user's demonstrations plus `k` random generated examples, shuffled.
 
     Without the generated ones every request looks the same and the teacher repeats itself
-    (the paper: 120 of 200 QA examples were duplicates without this, 25 with it). With `label`,
-    only examples whose output is that label are shown, so that the teacher writes an input
-    like them (see `closed_label_set`).
+    (the paper: 120 of 200 QA examples were duplicates without this, 25 with it).
     """
-    if label is not None:
-        user_examples = [e for e in user_examples if _label(e.output) == label]
-        generated = [e for e in generated if _label(e.output) == label]
     extra = rng.sample(list(generated), min(k, len(generated)))
     demonstrations = list(user_examples) + extra
     rng.shuffle(demonstrations)
     return demonstrations
 
 
-# A classification task shows itself in the teacher's answers: after this many generated
-# examples, nearly all of them (this share) carry one of the demonstrations' outputs.
+# A classification task shows itself in the teacher's answers: once this many examples are
+# generated, nearly all of them (this share) carry one of the demonstrations' outputs.
 _MIN_LABELLED = 20
 _CLOSED_SHARE = 0.9
 
@@ -79,27 +70,14 @@ def closed_label_set(user_examples: Sequence[Example], generated: Sequence[Examp
     return labels if inside >= _CLOSED_SHARE * len(generated) else ()
 
 
-def labels_to_ask_for(labels: Sequence[str], generated: Sequence[Example], count: int) -> list[str]:
-    """A target label for each of `count` new inputs: always the label with the fewest examples so
-    far (counting the targets already given), so that the classes even out as generation goes on.
-
-    The teacher, asked freely, writes some classes far more often than others (ticket routing:
-    7 "account" tickets in 160; German tweets: 32 neutral against 83 positive), and a student
-    trained on that rarely answers the rare class. Repeating the rare rows instead overfit them
-    (docs/BENCHMARKS.md, Quality); new inputs of the rare class do not.
-    """
-    counts = Counter(_label(e.output) for e in generated)
-    totals = {label: counts[label] for label in labels}
-    targets = []
-    for _ in range(count):
-        label = min(labels, key=lambda name: (totals[name], labels.index(name)))
-        totals[label] += 1
-        targets.append(label)
-    return targets
-
-
 def label_counts(user_examples: Sequence[Example], generated: Sequence[Example]) -> dict[str, int]:
-    """How many generated examples carry each label of a classification task; {} for another task."""
+    """How many generated examples carry each label of a classification task; {} for another task.
+
+    The teacher writes some classes far more than others (ticket routing: 7 "account" tickets in
+    160); the counts show it. Evening them out was measured and left out: repeating rare rows
+    cost 10 points on German tweets, and asking for inputs of the rare labels did not help on
+    tickets or German tweets (docs/BENCHMARKS.md, Quality).
+    """
     labels = closed_label_set(user_examples, generated)
     counts = Counter(_label(e.output) for e in generated)
     return {label: counts[label] for label in labels}

@@ -150,11 +150,10 @@ PARITY = TaskSpec(
 )
 
 
-class EvenLeaningTeacher:
-    """Writes even numbers unless every demonstration it is shown is odd, as a teacher writes
-    more of what it is shown; labels each number right."""
+class ParityTeacher:
+    """Writes the numbers from 10 up, one a request, and labels each one's parity right."""
 
-    name = "even-leaning"
+    name = "parity"
     capable = False
 
     def __init__(self):
@@ -164,33 +163,20 @@ class EvenLeaningTeacher:
         replies = []
         for prompt in prompts:
             if prompt.endswith("Input:"):
-                shown = prompt.split("Output: ")[1:]
-                odd = all(answer.startswith("odd") for answer in shown)
-                number = next(n for n in self.numbers if n % 2 == odd)
-                replies.append(Completion((f" {number}",), 10, 1))
+                replies.append(Completion((f" {next(self.numbers)}",), 10, 1))
             else:
                 number = int(prompt.rsplit("Input: ", 1)[1].split("\n")[0])
                 replies.append(Completion((" odd" if number % 2 else " even",) * params.n, 10, params.n))
         return replies
 
 
-def test_a_classification_task_asks_for_inputs_of_its_rarest_labels(tmp_path):
+def test_the_generate_step_counts_the_examples_of_each_label_of_a_classification_task(tmp_path):
     config = GenerationConfig(num_examples=40, samples_per_input=3, batch_size=8, max_requests=200)
     task_path = tmp_path / "task.json"
     task_path.write_text(json.dumps(PARITY.to_dict()))
-    stats = generate_stage(task_path, tmp_path / "generated", EvenLeaningTeacher(), config, seed=0)
 
-    # Three waves of 8 before 20 labelled examples show a closed label set; then only odd ones.
-    examples = read_jsonl(tmp_path / "generated" / EXAMPLES_FILE)
-    assert [row["output"] for row in examples] == ["even"] * 24 + ["odd"] * 16
-    replies = read_jsonl(tmp_path / "generated" / RAW_FILE)
-    assert [row.get("label") for row in replies if row["step"] == "input"] == [None] * 24 + ["odd"] * 16
-    assert stats["labels"] == {"even": 24, "odd": 16}
+    stats = generate_stage(task_path, tmp_path / "generated", ParityTeacher(), config, seed=0)
 
-
-def test_balancing_can_be_turned_off(tmp_path):
-    config = GenerationConfig(
-        num_examples=40, samples_per_input=3, batch_size=8, max_requests=200, balance_labels=False
-    )
-    result = DatasetGenerator(EvenLeaningTeacher(), config).generate(PARITY, tmp_path)
-    assert [e.output for e in result.examples] == ["even"] * 40
+    outputs = [row["output"] for row in read_jsonl(tmp_path / "generated" / EXAMPLES_FILE)]
+    assert stats["labels"] == {"even": outputs.count("even"), "odd": outputs.count("odd")}
+    assert stats["labels"] == {"even": 20, "odd": 20}

@@ -4,7 +4,7 @@ import pytest
 
 from p2m_lib.generate import annealed_temperature, sample_demonstrations, self_consistent_output
 from p2m_lib.generate.prompts import extract_input, extract_output, input_prompt, output_prompt
-from p2m_lib.generate.strategies import closed_label_set, label_counts, labels_to_ask_for
+from p2m_lib.generate.strategies import closed_label_set, label_counts
 from p2m_lib.types import Example
 
 
@@ -51,16 +51,6 @@ TEAMS = [
 ]
 
 
-def test_demonstrations_of_one_label_are_that_labels_only():
-    generated = [Example(f"g{i}", "Billing " if i % 2 else "delivery") for i in range(10)]
-    picked = sample_demonstrations(TEAMS, generated, 3, random.Random(0), label="billing")
-    assert TEAMS[0] in picked
-    assert len(picked) == 4
-    assert {e.output.strip().casefold() for e in picked} == {"billing"}
-    # A label nothing was generated for yet: the user's own demonstration alone.
-    assert sample_demonstrations(TEAMS, generated, 3, random.Random(0), label="account") == [TEAMS[2]]
-
-
 def test_a_classification_task_shows_itself_in_the_generated_labels():
     labelled = [Example(f"t{i}", ["billing", "Delivery", "billing "][i % 3]) for i in range(19)]
     assert closed_label_set(TEAMS, labelled) == ()  # too few generated yet to tell
@@ -79,19 +69,6 @@ def test_dates_and_single_answer_prompts_are_not_classification():
     assert label_counts(dates, generated) == {}
     one_label = [Example("a", "yes"), Example("b", "yes")]
     assert closed_label_set(one_label, [Example(f"c{i}", "yes") for i in range(30)]) == ()
-
-
-def test_new_inputs_are_asked_for_the_rarest_labels_first():
-    generated = [Example(f"t{i}", "billing") for i in range(5)] + [Example("d", "delivery")]
-    assert labels_to_ask_for(("billing", "delivery", "account"), generated, 7) == [
-        "account",
-        "delivery",
-        "account",
-        "delivery",
-        "account",
-        "delivery",
-        "account",
-    ]
 
 
 def test_prompts_are_completion_patterns():
