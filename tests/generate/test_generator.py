@@ -39,9 +39,12 @@ class ScriptedTeacher:
                 replies.append(Completion((f" {next(self.inputs)}\nOutput: x",), 10, 3))
             else:
                 number = int(prompt.rsplit("Input: ", 1)[1].split("\n")[0])
-                texts = [f" {2 * number}"] * (params.n - 1) + [" wrong"]
-                replies.append(Completion(tuple(texts), 10, 2 * params.n))
+                replies.append(Completion(self.samples(number, params.n), 10, 2 * params.n))
         return replies
+
+    def samples(self, number, n):
+        """The output samples for `number`: its double, but one sample wrong."""
+        return (f" {2 * number}",) * (n - 1) + (" wrong",)
 
 
 def read_jsonl(path):
@@ -150,24 +153,11 @@ PARITY = TaskSpec(
 )
 
 
-class ParityTeacher:
-    """Writes the numbers from 10 up, one a request, and labels each one's parity right."""
+class ParityTeacher(ScriptedTeacher):
+    """Writes the numbers from 10 up and labels each one's parity right."""
 
-    name = "parity"
-    capable = False
-
-    def __init__(self):
-        self.numbers = iter(range(10, 10_000))
-
-    def complete(self, prompts, params):
-        replies = []
-        for prompt in prompts:
-            if prompt.endswith("Input:"):
-                replies.append(Completion((f" {next(self.numbers)}",), 10, 1))
-            else:
-                number = int(prompt.rsplit("Input: ", 1)[1].split("\n")[0])
-                replies.append(Completion((" odd" if number % 2 else " even",) * params.n, 10, params.n))
-        return replies
+    def samples(self, number, n):
+        return (" odd" if number % 2 else " even",) * n
 
 
 def test_the_generate_step_counts_the_examples_of_each_label_of_a_classification_task(tmp_path):
