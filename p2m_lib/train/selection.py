@@ -1,7 +1,7 @@
 """Which checkpoint is kept and when training stops early, from the validations logged so far.
 
-Everything here is derived from the Trainer's log history and best step, which checkpoints
-carry, so a resumed run decides exactly as an uninterrupted one would.
+Everything here is derived from the Trainer's log history, which checkpoints carry, so a
+resumed run decides exactly as an uninterrupted one would.
 """
 
 from __future__ import annotations

@@ -91,8 +91,8 @@ def _validating_trainer_class() -> type:
             """Keep this step if `is_kept` says so; stop after `patience` validations without
             progress (`validations_without_progress`), once `min_steps` are done.
 
-            Everything is derived from the logged validations and the best step in the
-            Trainer's state, which checkpoints carry, so a resumed run decides the same way.
+            Everything is derived from the logged validations in the Trainer's state, which
+            checkpoints carry, so a resumed run decides the same way.
             """
             history = validation_history(self.state.log_history)
             top = max(e for _, e, _ in history)
