@@ -13,6 +13,8 @@ Variants (each the quick profile's `TrainConfig` with one change):
   lora              LoRA adapters (rank 8) at learning rate 1e-3 instead of full fine-tuning
   no-early-stop     patience 0: all planned steps, the best validated checkpoint still kept
   more-steps        200 to 300 steps instead of 100 to 150
+  long              600 to 1000 steps (what a GPU makes affordable)
+  standard          the standard profile's recipe as shipped (lr 5e-5, 3 epochs, patience 3)
 
 Run: .venv/bin/python bench/recipe.py [--task date_normalization] [--variants quick,lora]
          [--train-rows N]   (the first N labelled rows only: where the recipe matters most)
@@ -33,6 +35,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from p2m_lib.config import get_profile
 from p2m_lib.evaluate import exact_match
 from p2m_lib.parse import parse_rules, read_prompt
@@ -48,6 +52,8 @@ VARIANTS = {
     "lora": {"lora": True, "learning_rate": 1e-3},
     "no-early-stop": {"patience": 0},
     "more-steps": {"min_steps": 200, "max_steps": 300},
+    "long": {"min_steps": 600, "max_steps": 1000},
+    "standard": {},
 }
 
 
@@ -95,6 +101,7 @@ def main() -> None:
         )
     figures = {
         "task": task,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "student": args.student or "default",
         "train_rows": len(train_rows),
         "test_rows": len(test),
@@ -111,7 +118,8 @@ def run_variant(
     instruction: str,
     student: Path | str,
 ) -> dict:
-    config = replace(QUICK.train, **VARIANTS[name])
+    base = get_profile("standard").train if name == "standard" else QUICK.train
+    config = replace(base, **VARIANTS[name])
     template = TaskTemplate(instruction=instruction, kind="decoder-only")
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = Path(scratch) / "model"
