@@ -16,7 +16,7 @@ class GenerationConfig:
         samples_per_input: Outputs sampled per generated input for self-consistency.
         initial_temperature: Annealing start (paper: 0.5).
         max_temperature: Annealing end (paper: 1.7).
-        demonstrations_per_request: Already generated examples added to each request.
+        demonstrations_per_request: Already generated examples added to each request for inputs.
         max_requests: Hard bound on teacher requests so a bad teacher cannot spin forever.
         batch_size: Prompts sent together (one padded batch locally, concurrent requests remotely).
         max_new_tokens: Longest teacher reply for an input or an output; None: room for three

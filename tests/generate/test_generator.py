@@ -63,6 +63,26 @@ def test_generates_the_majority_output_for_each_new_input(tmp_path):
     assert {(p.n, p.temperature) for p in output_params} == {(3, 0.5)}
 
 
+def test_inputs_are_asked_after_generated_examples_but_labelled_after_the_users_alone(tmp_path):
+    teacher = ScriptedTeacher()
+    DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    input_prompts = [p for prompts, _ in teacher.calls for p in prompts if p.endswith("Input:")]
+    output_prompts = [p for prompts, _ in teacher.calls for p in prompts if not p.endswith("Input:")]
+    # The last round's input prompts show generated examples (10 -> 20, ...) beside the user's.
+    assert "Input: 10\nOutput: 20" in input_prompts[-1]
+    assert output_prompts[-1] == "Double the number.\n\nInput: 2\nOutput: 4\n\nInput: 14\nOutput:"
+    assert all(p.count("Input:") == 2 for p in output_prompts)
+
+
+def test_a_task_without_demonstrations_is_labelled_after_generated_examples(tmp_path):
+    teacher = ScriptedTeacher()
+    zero_shot = TaskSpec("Double the number.", (), prompt="Double the number.")
+    DatasetGenerator(teacher, CONFIG).generate(zero_shot, tmp_path)
+    output_prompts = [p for prompts, _ in teacher.calls for p in prompts if not p.endswith("Input:")]
+    assert output_prompts[0] == "Double the number.\n\nInput: 10\nOutput:"
+    assert "Input: 10\nOutput: 20" in output_prompts[-1]
+
+
 def test_temperature_is_annealed_across_rounds(tmp_path):
     teacher = ScriptedTeacher()
     DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
