@@ -1,4 +1,5 @@
-"""Embedded teachers: load time (cold and cached), generated tokens/s by batch size, peak memory.
+"""Embedded teachers: load time (cold and cached), generated tokens/s by batch size, a labelling
+wave's time, peak memory.
 
 Run: .venv/bin/python bench/teacher.py [--models qwen-coder-1.5b,smollm2-135m] [--batch-sizes 1,8,16,32]
          [--max-tokens 32] [--cold]
@@ -27,10 +28,16 @@ sys.path.insert(0, str(ROOT))
 
 from p2m_lib.embedded import EMBEDDED_MODELS, embedded_model, model_folder  # noqa: E402
 from p2m_lib.errors import P2MError  # noqa: E402
-from p2m_lib.generate.prompts import output_prompt  # noqa: E402
+from p2m_lib.generate.prompts import OUTPUT_STOP, output_prompt  # noqa: E402
 from p2m_lib.types import Example, SamplingParams  # noqa: E402
 
 DEMOS = [Example("March 7, 1994", "1994-03-07"), Example("12/25/1987", "1987-12-25")]
+LABELLING_DEMOS = [
+    *DEMOS,
+    Example("2003.11.02", "2003-11-02"),
+    Example("the 9th of August 2012", "2012-08-09"),
+]
+MONTHS = ("Jan", "February", "Mar.", "April", "May", "June", "July", "Aug", "September", "Oct.")
 
 
 def measure(name: str, batch_sizes: list[int], max_tokens: int, cold: bool) -> dict:
@@ -58,8 +65,24 @@ def measure(name: str, batch_sizes: list[int], max_tokens: int, cold: bool) -> d
         seconds = time.perf_counter() - start
         tokens = sum(reply.completion_tokens for reply in replies)
         figures[f"batch_{batch}_tokens_per_s"] = round(tokens / seconds, 1)
+    figures["labelling_wave_s"] = labelling_wave_seconds(teacher)
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     return figures
+
+
+def labelling_wave_seconds(teacher: object) -> float:
+    """Seconds for what the generate step sends most: one wave of labelling requests, here 10
+    dates each after the same four demonstrations, three samples each (the quick profile's)."""
+    inputs = [
+        f"{day} {month} {year}"
+        for day, month, year in zip(range(3, 13), MONTHS, range(1990, 2000), strict=True)
+    ]
+    prompts = [
+        output_prompt("Rewrite the date in ISO 8601 format.", LABELLING_DEMOS, text) for text in inputs
+    ]
+    start = time.perf_counter()
+    teacher.complete(prompts, SamplingParams(3, 0.5, 16, OUTPUT_STOP))
+    return round(time.perf_counter() - start, 1)
 
 
 def main() -> None:

@@ -38,15 +38,15 @@ def self_consistent_output(outputs: Sequence[str]) -> str | None:
 def sample_demonstrations(
     user_examples: Sequence[Example], generated: Sequence[Example], k: int, rng: random.Random
 ) -> list[Example]:
-    """Few-shot diversity: the user's demonstrations plus `k` random generated examples, shuffled.
+    """Few-shot diversity: the user's demonstrations, then `k` random generated examples.
 
     Without the generated ones every request looks the same and the teacher repeats itself
-    (the paper: 120 of 200 QA examples were duplicates without this, 25 with it).
+    (the paper: 120 of 200 QA examples were duplicates without this, 25 with it). The user's
+    come first and in their own order, so that every request of a wave begins alike and the
+    local teacher reads that beginning once (`LocalTeacher`); the sampled ones, nearest to the
+    new input, vary from request to request.
     """
-    extra = rng.sample(list(generated), min(k, len(generated)))
-    demonstrations = list(user_examples) + extra
-    rng.shuffle(demonstrations)
-    return demonstrations
+    return list(user_examples) + rng.sample(list(generated), min(k, len(generated)))
 
 
 # A classification task shows itself in the teacher's answers: once this many examples are

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # Sequences per generate call that kept both cores of the reference machine busy without running
 # out of cache: 10 prompts of 3 samples each answered at 1.2 s a prompt, 5 at 1.5 s (docs/BENCHMARKS.md).
 WAVE_SEQUENCES = 32
+# A shared beginning shorter than this is read with each prompt: not worth a separate pass.
+MIN_SHARED_TOKENS = 16
 
 
 class LocalTeacher:
@@ -81,7 +83,7 @@ class LocalTeacher:
         return f"LocalTeacher(model_dir={self.model_dir!r}, gguf_file={self.gguf_file!r})"
 
     def complete(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
-        """Continue every prompt `params.n` times in one left-padded batch; see `Teacher.complete`.
+        """Continue every prompt `params.n` times in one padded batch; see `Teacher.complete`.
 
         Sampling happens when `params.temperature` > 0; at 0 decoding is greedy and the one
         greedy text is repeated `params.n` times.
@@ -93,18 +95,20 @@ class LocalTeacher:
         self.load()
         if params.instruction:
             prompts = [self._chat_turn(prompt) for prompt in prompts]
-        batch = self._tokenizer(list(prompts), return_tensors="pt", padding=True)
-        prompt_length = batch["input_ids"].shape[1]
-        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
-        kwargs = self._generate_kwargs(params, prompt_length)
+        rows = self._tokenizer(list(prompts))["input_ids"]
+        kwargs = self._generate_kwargs(params)
         with torch.inference_mode():
-            if kwargs["num_return_sequences"] > 1 and prompt_length > 1:
-                batch, kwargs = self._with_shared_prefill(batch, kwargs)
+            batch, cache = self._prefill(rows, kwargs["num_return_sequences"])
+            if cache is not None:
+                kwargs |= {"num_return_sequences": 1, "cache": cache}
+            prompt_length = batch["input_ids"].shape[1]
+            if params.stop:
+                kwargs["stopping_criteria"] = _stop_criteria(self._tokenizer, params.stop, prompt_length)
             output = self._model.generate(**batch, **kwargs)
         generated = output[:, prompt_length:]
         per_prompt = generated.shape[0] // len(prompts)
         return [
-            self._completion(generated[i * per_prompt : (i + 1) * per_prompt], prompt_lengths[i], params)
+            self._completion(generated[i * per_prompt : (i + 1) * per_prompt], len(rows[i]), params)
             for i in range(len(prompts))
         ]
 
@@ -116,7 +120,7 @@ class LocalTeacher:
         turn = [{"role": "user", "content": instruction}]
         return self._tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
 
-    def _generate_kwargs(self, params: SamplingParams, prompt_length: int) -> dict[str, Any]:
+    def _generate_kwargs(self, params: SamplingParams) -> dict[str, Any]:
         sampling = params.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_tokens,
@@ -127,35 +131,62 @@ class LocalTeacher:
         }
         if sampling:
             kwargs["temperature"] = params.temperature
-        if params.stop:
-            kwargs["stopping_criteria"] = _stop_criteria(self._tokenizer, params.stop, prompt_length)
         return kwargs
 
-    def _with_shared_prefill(
-        self, batch: Any, kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Read each prompt once for its n samples: the batch and arguments that `generate` then takes.
+    def _prefill(self, rows: list[list[int]], n: int) -> tuple[dict[str, torch.Tensor], Any]:
+        """The batch for `generate`, with its prompts read into a cache where that saves work.
 
-        `generate` repeats every prompt n times before reading it, and reading (prefill) is most
-        of the work for short answers after a few-shot prompt: output requests with 3 samples
-        each spent two thirds of their time reading the same prompts again. Here the prompts,
-        all but their last token, are read once; the cache is repeated n times and `generate`
-        reads only the last token of each copy.
+        Reading (prefill) is most of the work for short answers after a few-shot prompt, and
+        `generate` reads every prompt in full, n times over for n samples. Here the tokens that
+        all prompts begin with (the instruction and the user's demonstrations, when the teacher
+        labels a wave of inputs) are read once, the rest of each prompt but its last token once
+        per prompt, and the cache is repeated for the n samples; `generate` then reads only the
+        last token of each. Each row is the shared beginning, padding, then the prompt's own
+        tokens, positions counting real tokens only, so every prompt is continued as if alone.
+
+        Returns:
+            The batch (input ids, attention mask), and the cache of all but its last column, or
+            None when there is nothing worth reading ahead (one prompt, one sample).
         """
-        n = kwargs["num_return_sequences"]
-        mask = batch["attention_mask"]
-        # Left padding: positions count from each prompt's first real token, as generate counts them.
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        prefill = self._model(
-            input_ids=batch["input_ids"][:, :-1],
-            attention_mask=mask[:, :-1],
-            position_ids=positions[:, :-1],
-            use_cache=True,
+        import torch
+
+        shared = _shared_prefix_length(rows) if len(rows) > 1 else 0
+        shared = shared if shared >= MIN_SHARED_TOKENS else 0
+        width = max(len(row) for row in rows) - shared
+        pad = self._tokenizer.pad_token_id
+        ids = torch.tensor(
+            [row[:shared] + [pad] * (width - len(row) + shared) + row[shared:] for row in rows]
         )
-        cache = prefill.past_key_values
-        cache.batch_repeat_interleave(n)
-        repeated = {key: value.repeat_interleave(n, dim=0) for key, value in batch.items()}
-        return repeated, kwargs | {"num_return_sequences": 1, "cache": cache}
+        mask = torch.tensor(
+            [[1] * shared + [0] * (width - len(row) + shared) + [1] * (len(row) - shared) for row in rows]
+        )
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if (shared == 0 and n == 1) or ids.shape[1] < 2:
+            return batch, None
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        cache = None
+        if shared:
+            cache = self._read(ids[:1, :shared], mask[:1, :shared], positions[:1, :shared], None)
+            cache.batch_repeat_interleave(len(rows))
+        if ids.shape[1] - 1 > shared:
+            cache = self._read(ids[:, shared:-1], mask[:, :-1], positions[:, shared:-1], cache)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            batch = {key: value.repeat_interleave(n, dim=0) for key, value in batch.items()}
+        return batch, cache
+
+    def _read(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any) -> Any:
+        """The cache after reading `ids` on top of `cache`; `mask` covers the cache's tokens too."""
+        # Only the cache is wanted: the vocabulary's logits for one position, not for every one.
+        output = self._model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return output.cache
 
     def _completion(self, sequences: torch.Tensor, prompt_tokens: int, params: SamplingParams) -> Completion:
         rows = sequences.tolist()
@@ -216,6 +247,15 @@ class LocalTeacher:
         if not target.exists():
             raise P2MError(f"the local teacher model {target} does not exist")
         return self.model_dir, self.gguf_file
+
+
+def _shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all rows have in common, leaving each row at least one of its own."""
+    shortest = min(len(row) for row in rows) - 1
+    length = 0
+    while length < shortest and all(row[length] == rows[0][length] for row in rows):
+        length += 1
+    return length
 
 
 def _use_physical_cores(torch: Any) -> None:

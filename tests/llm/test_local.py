@@ -257,6 +257,40 @@ def test_samples_share_one_prefill_and_match_plain_decoding(tiny_teacher: LocalT
     assert [c.prompt_tokens for c in sampled] == [c.prompt_tokens for c in expected]
 
 
+def test_a_shared_beginning_is_read_once_and_each_prompt_answered_as_if_alone(
+    tiny_teacher: LocalTeacher,
+) -> None:
+    head = (
+        "Classify the sentiment of the movie review sentence as positive or negative.\n\n"
+        "Input: a gem of a movie .\nOutput: positive\n\n"
+        "Input: a dull , dumb horror film .\nOutput: negative\n\n"
+    )
+    prompts = [
+        f"{head}Input: {text}\nOutput:"
+        for text in ("fine", "the longest of these inputs by far , and more", "ok .")
+    ]
+    greedy = SamplingParams(temperature=0.0, max_tokens=6, stop=("\n\n",))
+    near_greedy = SamplingParams(n=3, temperature=1e-6, max_tokens=6, stop=("\n\n",))
+    alone = [tiny_teacher.complete([prompt], greedy)[0] for prompt in prompts]
+    reads: list[tuple[int, int]] = []
+    hook = tiny_teacher._model.register_forward_pre_hook(
+        lambda module, args, kwargs: reads.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        batched = tiny_teacher.complete(prompts, greedy)
+        sampled = tiny_teacher.complete(prompts, near_greedy)
+    finally:
+        hook.remove()
+
+    assert [c.texts for c in batched] == [c.texts for c in alone]
+    assert [c.texts for c in sampled] == [c.texts * 3 for c in alone]
+    assert [c.prompt_tokens for c in batched] == [c.prompt_tokens for c in alone]
+    # The shared beginning is read by one row, then each prompt's own tokens by all three.
+    shared = reads[0][1]
+    assert reads[0][0] == 1 and shared >= 30
+    assert reads[1] == (3, max(c.prompt_tokens for c in alone) - shared - 1)
+
+
 @pytest.mark.slow
 def test_the_default_embedded_teacher_answers_in_the_users_layout() -> None:
     from p2m_lib.evaluate.baseline import teacher_predictions
