@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from p2m_lib.generate.strategies import self_consistent_output
+from p2m_lib.generate.strategies import label_key, self_consistent_output
 from p2m_lib.types import TaskSpec
 
 EMPTY_INPUT = "empty input"
@@ -32,6 +32,7 @@ INSTRUCTION_ECHO = "instruction restated instead of an input"
 LABEL_AS_INPUT = "a demonstration's output instead of an input"
 MARKUP = "code or JSON instead of the requested text"
 EMPTY_OUTPUT = "empty output"
+OUTSIDE_LABELS = "not one of the task's labels"
 
 _WORD = re.compile(r"\w+")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -202,13 +203,19 @@ class OutputFilter:
         # Extraction tasks copy their answer out of the input; there an answer in the input is no leak.
         self._answers_in_inputs = any(_contains_phrase(e.input, e.output) for e in task.examples)
 
-    def choose(self, new_input: str, samples: Sequence[str]) -> tuple[str | None, str | None]:
+    def choose(
+        self, new_input: str, samples: Sequence[str], labels: Sequence[str] = ()
+    ) -> tuple[str | None, str | None]:
         """Self-consistency over the samples that pass the format checks.
+
+        Args:
+            labels: A classification task's labels (`closed_label_set`): samples that are none
+                of them ("delivery, technical", a sentence) are not counted.
 
         Returns:
             (output, None) for a kept output, or (None, reason) when no sample is usable.
         """
-        reasons = [EMPTY_OUTPUT if not s.strip() else self._style.format_rejection(s) for s in samples]
+        reasons = [self._sample_rejection(s, labels) for s in samples]
         output = self_consistent_output([s for s, r in zip(samples, reasons, strict=True) if r is None])
         if output is None:
             # Every sample failed a check: the most common failure speaks for the input.
@@ -220,6 +227,13 @@ class OutputFilter:
         ):
             return None, ANSWER_LEAK
         return output, None
+
+    def _sample_rejection(self, sample: str, labels: Sequence[str]) -> str | None:
+        if not sample.strip():
+            return EMPTY_OUTPUT
+        if labels and label_key(sample) not in labels:
+            return OUTSIDE_LABELS
+        return self._style.format_rejection(sample)
 
 
 def _contains_phrase(text: str, phrase: str) -> bool:

@@ -28,7 +28,7 @@ from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import prompts
 from p2m_lib.generate.filters import InputFilter, OutputFilter
 from p2m_lib.generate.journal import EXAMPLES_FILE, RAW_FILE, Journal, read_jsonl
-from p2m_lib.generate.strategies import annealed_temperature, sample_demonstrations
+from p2m_lib.generate.strategies import annealed_temperature, closed_label_set, sample_demonstrations
 from p2m_lib.llm.base import is_chat
 from p2m_lib.llm.cost import CHARS_PER_TOKEN, Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
 from p2m_lib.llm.engine import Job, StreamingTeacher
@@ -484,7 +484,8 @@ class _Run:
 
     def _take_output(self, row: dict[str, Any], new_input: str, completion: Completion) -> None:
         samples = [prompts.extract_output(text) for text in completion.texts]
-        output, reason = self.output_filter.choose(new_input, samples)
+        labels = closed_label_set(self.task.examples, self.state.examples)
+        output, reason = self.output_filter.choose(new_input, samples, labels)
         # How many samples agree with the kept answer: how sure the teacher was of its label.
         agreement = samples.count(output) / len(samples) if output is not None and samples else None
         self.journal.reply(

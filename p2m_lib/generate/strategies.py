@@ -63,10 +63,10 @@ def closed_label_set(user_examples: Sequence[Example], generated: Sequence[Examp
     and surrounding spaces aside). A date or an extracted span is rarely a demonstration's
     output again; a sentiment or a team name nearly always is.
     """
-    labels = tuple(dict.fromkeys(_label(e.output) for e in user_examples))
+    labels = tuple(dict.fromkeys(label_key(e.output) for e in user_examples))
     if len(labels) < 2 or len(generated) < _MIN_LABELLED:
         return ()
-    inside = sum(_label(e.output) in labels for e in generated)
+    inside = sum(label_key(e.output) in labels for e in generated)
     return labels if inside >= _CLOSED_SHARE * len(generated) else ()
 
 
@@ -79,9 +79,10 @@ def label_counts(user_examples: Sequence[Example], generated: Sequence[Example])
     tickets or German tweets (docs/BENCHMARKS.md, Quality).
     """
     labels = closed_label_set(user_examples, generated)
-    counts = Counter(_label(e.output) for e in generated)
+    counts = Counter(label_key(e.output) for e in generated)
     return {label: counts[label] for label in labels}
 
 
-def _label(output: str) -> str:
+def label_key(output: str) -> str:
+    """How outputs are compared as labels: case and surrounding spaces aside."""
     return output.strip().casefold()

@@ -132,3 +132,18 @@ def test_an_output_inside_its_input_is_a_leak_unless_the_task_extracts():
 
     assert OutputFilter(REVERSE).choose("alpha beta gamma", ["beta gamma"]) == (None, filters.ANSWER_LEAK)
     assert OutputFilter(extraction).choose("She moved to Rome.", ["Rome"]) == ("Rome", None)
+
+
+def test_a_classification_task_votes_among_its_labels_only():
+    teams = TaskSpec("Route it.", (Example("charged twice", "billing"), Example("parcel lost", "delivery")))
+    labels = ("billing", "delivery")
+    outputs = OutputFilter(teams)
+
+    assert outputs.choose("late box", ["delivery, billing", " Delivery", "delivery, billing"], labels) == (
+        "Delivery",
+        None,
+    )
+    assert outputs.choose("late box", ["delivery, billing"] * 3, labels) == (None, filters.OUTSIDE_LABELS)
+    # Without a label set (too few examples yet, or not a classification task) anything well-formed counts.
+    assert outputs.choose("late box", ["delivery, billing"] * 3) == ("delivery, billing", None)
+

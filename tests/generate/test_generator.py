@@ -190,3 +190,30 @@ def test_the_generate_step_counts_the_examples_of_each_label_of_a_classification
     outputs = [row["output"] for row in read_jsonl(tmp_path / "generated" / EXAMPLES_FILE)]
     assert stats["labels"] == {"even": outputs.count("even"), "odd": outputs.count("odd")}
     assert stats["labels"] == {"even": 20, "odd": 20}
+
+
+class ListingParityTeacher(ScriptedTeacher):
+    """Labels the numbers below 40 right; from 40 on, two of three samples of every fifth number
+    list both labels, and every seventh number gets only lists."""
+
+    def samples(self, number, n):
+        parity = " odd" if number % 2 else " even"
+        if number >= 40 and number % 7 == 0:
+            return (" even, odd",) * n
+        if number >= 40 and number % 5 == 0:
+            return (" even, odd", " even, odd", parity)
+        return (parity,) * n
+
+
+def test_a_classification_task_keeps_only_its_labels_once_the_set_shows(tmp_path):
+    config = GenerationConfig(num_examples=60, samples_per_input=3, batch_size=8, max_requests=400)
+
+    result = DatasetGenerator(ListingParityTeacher(), config).generate(PARITY, tmp_path)
+
+    # From 20 examples on the labels are known (10 to 39, all right): a list is no label, so a
+    # fifth number keeps its one right sample and a seventh is dropped, with the reason counted.
+    outputs = {int(e.input): e.output for e in result.examples}
+    assert len(outputs) == 60 and max(outputs) > 72
+    assert all(output == ("odd" if n % 2 else "even") for n, output in outputs.items())
+    assert [n for n in (42, 49, 56, 63, 70) if n in outputs] == []
+    assert result.rejected["not one of the task's labels"] >= 5
