@@ -146,4 +146,3 @@ def test_a_classification_task_votes_among_its_labels_only():
     assert outputs.choose("late box", ["delivery, billing"] * 3, labels) == (None, filters.OUTSIDE_LABELS)
     # Without a label set (too few examples yet, or not a classification task) anything well-formed counts.
     assert outputs.choose("late box", ["delivery, billing"] * 3) == ("delivery, billing", None)
-
