@@ -426,9 +426,9 @@ class _Run:
         """Demonstrations for `count` output prompts: the user's own, as the prompted teacher sees them.
 
         Few-shot diversity is for inputs. Labelled after the user's demonstrations alone, the
-        teacher answers as well as when prompted by the user (docs/BENCHMARKS.md, Quality: as many
-        right answers on four real test sets as with generated examples mixed in, whose wrong
-        labels it may copy), and reads shorter prompts. A task without demonstrations is shown
+        teacher got at least as many of four real test sets' answers right as with generated
+        examples, whose wrong labels it may copy, mixed in (docs/BENCHMARKS.md, Quality), and it
+        reads shorter prompts. A task without demonstrations is shown
         generated examples, as its inputs are.
         """
         if self.task.examples:
