@@ -92,7 +92,7 @@ class _State:
     unrecorded: list[Example] = field(default_factory=list)
 
     def acceptance(self, step: str, assumed: float) -> float:
-        """The share of `step` candidates that pass the filters, observed or, with few replies, assumed."""
+        """Candidates that pass the filters per `step` reply, observed or, with few replies, assumed."""
         if self.replies[step] < _MIN_OBSERVED:
             return assumed
         return max(self.passed[step], 1) / self.replies[step]
@@ -218,7 +218,7 @@ class DatasetGenerator:
         price = price_of(self.teacher, self.prices)
         state = _load_state(folder, price)
         acceptance = (
-            state.acceptance("input", _ASSUMED_ACCEPTANCE[0]),
+            state.acceptance("input", _ASSUMED_ACCEPTANCE[0] * config.inputs_per_request),
             state.acceptance("output", _ASSUMED_ACCEPTANCE[1]),
         )
         left = max(config.num_examples - len(state.examples), 0)
@@ -232,7 +232,7 @@ class DatasetGenerator:
         prompt_tokens = inputs * estimate_tokens(input_prompt) + outputs * estimate_tokens(output_prompt)
         input_tokens = estimate_tokens(typical.input, as_prompt=False)
         output_tokens = config.samples_per_input * estimate_tokens(typical.output, as_prompt=False)
-        completion_tokens = inputs * input_tokens + outputs * output_tokens
+        completion_tokens = inputs * config.inputs_per_request * input_tokens + outputs * output_tokens
         worst = (
             price.cost(
                 estimate_tokens(output_prompt),
@@ -348,16 +348,17 @@ class _Run:
         sequences = getattr(self.teacher, "wave_sequences", None)
         if sequences is None:
             return self.config.batch_size
-        per_prompt = self.config.samples_per_input if self.state.pending_inputs else 1
+        config = self.config
+        per_prompt = config.samples_per_input if self.state.pending_inputs else config.inputs_per_request
         return max(1, sequences // per_prompt)
 
     def next_jobs(self, free: int, fill_batch: bool = False) -> list[Job]:
         """Up to `free` jobs of one kind: outputs for waiting inputs first, else new inputs.
 
         Outputs in flight count as examples already, so no more are asked for than the set needs.
-        New inputs are asked for as many as, at the rate inputs have been passing the filters, it
-        takes to fill the rest, and as the request bound leaves room for with their outputs; or
-        `free` of them with `fill_batch`.
+        Requests for new inputs are sent as many as, at the rate their inputs have been passing
+        the filters, it takes to fill the rest, and as the request bound leaves room for with
+        their outputs; or `free` of them with `fill_batch`.
         """
         missing = self.config.num_examples - len(self.state.examples) - self.in_flight["output"]
         if missing <= 0:
@@ -366,10 +367,11 @@ class _Run:
             return self._output_jobs(self.state.pending_inputs[: min(free, missing)])
         if fill_batch:
             return self._input_jobs(free)
-        passing = self.state.acceptance("input", 1.0)
+        per_request = self.config.inputs_per_request
+        passing = self.state.acceptance("input", per_request)
         wanted = math.ceil((missing - self.in_flight["input"] * passing) / passing)
-        # An input is worth its request only if the budget leaves room for its output as well.
-        room = self.budget.pairs_left(self.in_flight["input"])
+        # Inputs are worth their request only if the budget leaves room for their outputs as well.
+        room = self.budget.pairs_left(self.in_flight["input"], per_request)
         return self._input_jobs(min(free, wanted, room if room is not None else wanted))
 
     def _input_jobs(self, count: int) -> list[Job]:
@@ -380,7 +382,9 @@ class _Run:
             self.config.max_temperature,
         )
         longest = max((len(e.input) for e in self.task.examples), default=0)
-        params = SamplingParams(1, temperature, self._reply_budget(longest), prompts.INPUT_STOP)
+        params = SamplingParams(
+            self.config.inputs_per_request, temperature, self._reply_budget(longest), prompts.INPUT_STOP
+        )
         prompt_list = [
             prompts.input_prompt(self.task.instruction, demonstrations, is_chat(self.teacher))
             for demonstrations in self._demonstrations(count, "input")

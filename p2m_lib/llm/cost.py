@@ -152,14 +152,17 @@ class Budget:
         self._reserved_cost += worst
         return worst
 
-    def pairs_left(self, inputs_in_flight: int) -> int | None:
-        """New inputs the request bound leaves room for, each with its output request; None if unbounded.
+    def pairs_left(self, inputs_in_flight: int, inputs_per_request: int = 1) -> int | None:
+        """Input requests the request bound leaves room for, each with the output requests of the
+        `inputs_per_request` inputs it may bring; None if unbounded.
 
-        Inputs in flight will need their output requests too.
+        Input requests in flight will need their output requests too.
         """
         if self.max_requests is None:
             return None
-        left = (self.max_requests - self.requests - self._reserved_requests - inputs_in_flight) // 2
+        outputs_owed = inputs_in_flight * inputs_per_request
+        free = self.max_requests - self.requests - self._reserved_requests - outputs_owed
+        left = free // (1 + inputs_per_request)
         if left <= 0:
             self.stopped_by = "max_requests"
         return max(left, 0)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,35 @@ def test_filters_count_what_they_remove_and_keep_no_duplicates(tmp_path: Path) -
     assert not {e.input for e in result.examples} & {e.input for e in TASK.examples}
 
 
+def test_an_endpoint_is_asked_for_several_inputs_a_request_and_the_bound_keeps_room_for_their_outputs(
+    tmp_path: Path,
+) -> None:
+    config = GenerationConfig(
+        num_examples=40, samples_per_input=1, inputs_per_request=4, max_requests=400, max_new_tokens=4
+    )
+    with endpoint() as server:
+        result = generator(server, config).generate(TASK, tmp_path)
+        assert_disk_matches(tmp_path, server, result.examples)
+
+    raw = read_jsonl(tmp_path / RAW_FILE)
+    input_rows = [r for r in raw if r["step"] == "input"]
+    assert {len(r["texts"]) for r in input_rows} == {4}
+    assert len(result.examples) == 40
+    # 40 inputs need 10 requests; requests sent together may bring a few more than needed.
+    assert 10 <= len(input_rows) <= 16
+    assert sum(r["step"] == "output" for r in raw) == 40
+
+    # 9 requests left: one request for 4 inputs and their 4 outputs fits, a second does not.
+    bounded = GenerationConfig(
+        num_examples=40, samples_per_input=1, inputs_per_request=4, max_requests=9, max_new_tokens=4
+    )
+    with endpoint() as server:
+        short = generator(server, bounded).generate(TASK, tmp_path / "bounded")
+    steps = [r["step"] for r in read_jsonl(tmp_path / "bounded" / RAW_FILE)]
+    assert (steps.count("input"), steps.count("output")) == (1, 4)
+    assert (len(short.examples), short.stopped_by) == (4, "max_requests")
+
+
 def test_the_estimate_sends_nothing_and_counts_what_is_on_disk(tmp_path: Path) -> None:
     teacher = OpenAITeacher("http://127.0.0.1:9/v1", "gpt-4o-mini", KEY)
     config = GenerationConfig(num_examples=100, samples_per_input=3, max_requests=1000)
@@ -295,3 +325,8 @@ def test_the_estimate_sends_nothing_and_counts_what_is_on_disk(tmp_path: Path) -
     assert 0 < fresh.cost < fresh.max_cost  # type: ignore[operator]
     assert half.examples_left == 50 and half.requests < fresh.requests
     assert "expected: 239 requests" in fresh.describe() and "$" in fresh.describe()
+
+    # Four inputs a request: a quarter of the input requests, each with four inputs' tokens.
+    several = DatasetGenerator(teacher, replace(config, inputs_per_request=4)).estimate(TASK, tmp_path / "new")
+    assert (several.output_requests, several.input_requests) == (106, 34)
+    assert several.completion_tokens > fresh.completion_tokens - fresh.input_requests * 4

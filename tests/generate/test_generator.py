@@ -36,7 +36,8 @@ class ScriptedTeacher:
         replies = []
         for prompt in prompts:
             if prompt.endswith("Input:"):
-                replies.append(Completion((f" {next(self.inputs)}\nOutput: x",), 10, 3))
+                texts = tuple(f" {next(self.inputs)}\nOutput: x" for _ in range(params.n))
+                replies.append(Completion(texts, 10, 3 * params.n))
             else:
                 number = int(prompt.rsplit("Input: ", 1)[1].split("\n")[0])
                 replies.append(Completion(self.samples(number, params.n), 10, 2 * params.n))
@@ -81,6 +82,25 @@ def test_a_task_without_demonstrations_is_labelled_after_generated_examples(tmp_
     output_prompts = [p for prompts, _ in teacher.calls for p in prompts if not p.endswith("Input:")]
     assert output_prompts[0] == "Double the number.\n\nInput: 10\nOutput:"
     assert "Input: 10\nOutput: 20" in output_prompts[-1]
+
+
+def test_several_inputs_come_from_one_request_for_inputs(tmp_path):
+    teacher = ScriptedTeacher()
+    config = replace(CONFIG, inputs_per_request=3)
+    result = DatasetGenerator(teacher, config).generate(TASK, tmp_path)
+
+    # One wave of 2 input requests brings 6 inputs; 5 of them are labelled, 2 a wave.
+    assert [(len(prompts), params.n) for prompts, params in teacher.calls] == [(2, 3), (2, 3), (2, 3), (1, 3)]
+    assert result.examples == tuple(Example(str(n), str(2 * n)) for n in range(10, 15))
+    raw = read_jsonl(tmp_path / RAW_FILE)
+    assert [row["accepted"] for row in raw if row["step"] == "input"] == [["10", "11", "12"], ["13", "14", "15"]]
+    assert result.usage.requests == 7
+
+    # The sixth input waits on disk: a run asked for one more example labels it, asks for no input.
+    resumed = ScriptedTeacher()
+    more = DatasetGenerator(resumed, replace(config, num_examples=6)).generate(TASK, tmp_path)
+    assert [prompts for prompts, _ in resumed.calls] == [["Double the number.\n\nInput: 2\nOutput: 4\n\nInput: 15\nOutput:"]]
+    assert more.examples[-1] == Example("15", "30")
 
 
 def test_temperature_is_annealed_across_rounds(tmp_path):

@@ -93,6 +93,18 @@ def test_budget_counts_requests_in_flight_against_max_requests() -> None:
     assert budget.stopped_by == "max_requests"
 
 
+def test_room_for_input_requests_counts_the_outputs_of_every_input_they_bring() -> None:
+    budget = Budget(None, max_requests=30, requests=4)
+
+    # 26 requests left: one input at a time needs 2; four inputs a request need 5.
+    assert budget.pairs_left(0) == 13
+    assert budget.pairs_left(0, inputs_per_request=4) == 5
+    # Two requests for four inputs in flight owe 8 outputs: 18 left, 3 more requests of 5.
+    assert budget.pairs_left(2, inputs_per_request=4) == 3
+    assert budget.pairs_left(6, inputs_per_request=4) == 0
+    assert budget.stopped_by == "max_requests"
+
+
 def test_budget_bounds_prompt_tokens_by_bytes_until_a_reply_shows_the_ratio() -> None:
     budget = Budget(Price(1e6, 0), max_cost=1000)
     prompt = "word " * 40  # 200 bytes
