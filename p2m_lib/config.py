@@ -113,10 +113,10 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         # As many teacher-written examples as 15 minutes on 2 cores leave room for: more examples
         # are what the student gains most from (SST-2 from the prompt alone: 87.5 with 200, 95.0
-        # with 600), but with 300 `make run`'s task took 13.7 and 17.5 minutes on quiet cores
-        # (docs/BENCHMARKS.md, Quality).
+        # with 600). Four inputs a request took `make run`'s generation of 200 from 400 s to 250 s,
+        # which buys the 100 more (docs/BENCHMARKS.md, Quality).
         generation=GenerationConfig(
-            num_examples=200, samples_per_input=3, inputs_per_request=4, max_requests=600
+            num_examples=300, samples_per_input=3, inputs_per_request=4, max_requests=900
         ),
         # About 2.5 s a step on 2 quiet CPU cores (validations included). Training is bounded by
         # steps, so that the model does not depend on how busy the machine is; the time budget is
