@@ -327,6 +327,7 @@ def test_the_estimate_sends_nothing_and_counts_what_is_on_disk(tmp_path: Path) -
     assert "expected: 239 requests" in fresh.describe() and "$" in fresh.describe()
 
     # Four inputs a request: a quarter of the input requests, each with four inputs' tokens.
-    several = DatasetGenerator(teacher, replace(config, inputs_per_request=4)).estimate(TASK, tmp_path / "new")
+    several_config = replace(config, inputs_per_request=4)
+    several = DatasetGenerator(teacher, several_config).estimate(TASK, tmp_path / "new")
     assert (several.output_requests, several.input_requests) == (106, 34)
     assert several.completion_tokens > fresh.completion_tokens - fresh.input_requests * 4

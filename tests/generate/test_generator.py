@@ -93,13 +93,15 @@ def test_several_inputs_come_from_one_request_for_inputs(tmp_path):
     assert [(len(prompts), params.n) for prompts, params in teacher.calls] == [(2, 3), (2, 3), (2, 3), (1, 3)]
     assert result.examples == tuple(Example(str(n), str(2 * n)) for n in range(10, 15))
     raw = read_jsonl(tmp_path / RAW_FILE)
-    assert [row["accepted"] for row in raw if row["step"] == "input"] == [["10", "11", "12"], ["13", "14", "15"]]
+    accepted_inputs = [row["accepted"] for row in raw if row["step"] == "input"]
+    assert accepted_inputs == [["10", "11", "12"], ["13", "14", "15"]]
     assert result.usage.requests == 7
 
     # The sixth input waits on disk: a run asked for one more example labels it, asks for no input.
     resumed = ScriptedTeacher()
     more = DatasetGenerator(resumed, replace(config, num_examples=6)).generate(TASK, tmp_path)
-    assert [prompts for prompts, _ in resumed.calls] == [["Double the number.\n\nInput: 2\nOutput: 4\n\nInput: 15\nOutput:"]]
+    labelling_prompt = "Double the number.\n\nInput: 2\nOutput: 4\n\nInput: 15\nOutput:"
+    assert [prompts for prompts, _ in resumed.calls] == [[labelling_prompt]]
     assert more.examples[-1] == Example("15", "30")
 
 
