@@ -24,8 +24,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import LoopbackServer
 
 Reply = Callable[[dict[str, Any]], "list[str] | tuple[int, dict[str, Any] | str]"]
 DEFAULT_MODEL = "test-model"
@@ -91,8 +93,8 @@ def error_body(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
 
 
-class OpenAICompatServer:
-    """An OpenAI-compatible HTTP server on 127.0.0.1 in a background thread.
+class OpenAICompatServer(LoopbackServer):
+    """An OpenAI-compatible HTTP server on 127.0.0.1, serving from a thread inside `with`.
 
     Attributes:
         requests: Every request received, in order of arrival: dicts with `method`, `path`,
@@ -107,7 +109,7 @@ class OpenAICompatServer:
         api_key: str | None = None,
         error_retry_after_ms: int = 1,
     ) -> None:
-        """Configure the server; it starts on `__enter__` (or `start()`).
+        """Listen on a free loopback port; requests are answered inside `with`.
 
         Args:
             reply: Answers each chat completion request (see the module docstring).
@@ -123,51 +125,12 @@ class OpenAICompatServer:
         self.error_retry_after_ms = error_retry_after_ms
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
-
-    @property
-    def port(self) -> int:
-        """The port the server listens (or, once stopped, listened) on, chosen by the OS."""
-        if self._port is None:
-            raise RuntimeError("the server has not been started")
-        return self._port
+        super().__init__(_handler_class(self))
 
     @property
     def base_url(self) -> str:
         """The base URL an OpenAI client takes, ending in /v1."""
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> OpenAICompatServer:
-        """Listen on a free loopback port and serve from a daemon thread."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._httpd.daemon_threads = True
-        self._port = self._httpd.server_address[1]
-        # A short poll interval makes `stop()` return in milliseconds instead of half a second.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="openai-compat",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd = self._thread = None
-
-    def __enter__(self) -> OpenAICompatServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return f"{self.url}/v1"
 
     def record(self, entry: dict[str, Any]) -> None:
         """Append one request to `requests` (handlers run on several threads)."""
