@@ -2,9 +2,9 @@
 
 Inputs are checked for emptiness, copies of the demonstrations, exact and near duplicates
 (MinHash over word shingles, confirmed by exact Jaccard similarity), answers leaked into the
-input, and replies that are not an input at all (chatter, the instruction restated, a label,
-code or JSON). Outputs are checked sample by sample before the self-consistency vote, and the
-chosen output against its input.
+input (a class name in its input is none), and replies that are not an input at all (chatter,
+the instruction restated, a label, code or JSON). Outputs are checked sample by sample before
+the self-consistency vote, and the chosen output against its input.
 
 The format checks learn from the demonstrations what is normal for the task: a task whose
 inputs are JSON, or whose outputs appear inside their inputs (extraction), keeps such candidates.
@@ -202,6 +202,9 @@ class OutputFilter:
         self._style = _DemonstrationStyle([e.output for e in task.examples])
         # Extraction tasks copy their answer out of the input; there an answer in the input is no leak.
         self._answers_in_inputs = any(_contains_phrase(e.input, e.output) for e in task.examples)
+        # Nor is a class name: "I can't log into my account" is an account ticket. Rejecting such
+        # inputs starved the classes whose name users write (docs/BENCHMARKS.md, Quality).
+        self._demonstration_labels = {label_key(e.output) for e in task.examples}
 
     def choose(
         self, new_input: str, samples: Sequence[str], labels: Sequence[str] = ()
@@ -223,6 +226,7 @@ class OutputFilter:
         if (
             not self._answers_in_inputs
             and len(normalize(output)) >= 3
+            and label_key(output) not in self._demonstration_labels.union(labels)
             and _contains_phrase(new_input, output)
         ):
             return None, ANSWER_LEAK

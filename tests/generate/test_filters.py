@@ -134,6 +134,22 @@ def test_an_output_inside_its_input_is_a_leak_unless_the_task_extracts():
     assert OutputFilter(extraction).choose("She moved to Rome.", ["Rome"]) == ("Rome", None)
 
 
+def test_an_input_naming_its_class_is_no_leak():
+    teams = TaskSpec("Route it.", (Example("charged twice", "billing"), Example("parcel lost", "account")))
+    outputs = OutputFilter(teams)
+
+    # A class the demonstrations show, or one of the labels generation found, whatever its case.
+    assert outputs.choose("I can't log into my account.", ["account"] * 3) == ("account", None)
+    assert outputs.choose("My Billing address is wrong", [" Billing"] * 3) == ("Billing", None)
+    found_labels = ("billing", "account", "technical")
+    assert outputs.choose("Technical support never answered.", ["technical"] * 3, found_labels) == (
+        "technical",
+        None,
+    )
+    # Any other answer found in its input still is.
+    assert outputs.choose("Send it to the delivery team", ["delivery"] * 3) == (None, filters.ANSWER_LEAK)
+
+
 def test_a_classification_task_votes_among_its_labels_only():
     teams = TaskSpec("Route it.", (Example("charged twice", "billing"), Example("parcel lost", "delivery")))
     labels = ("billing", "delivery")
