@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 WAVE_SEQUENCES = 32
 # A shared beginning shorter than this is read with each prompt: not worth a separate pass.
 MIN_SHARED_TOKENS = 16
+# Sampling keeps only the tokens at least this likely relative to the likeliest (min-p, applied
+# after the temperature). At the annealed temperatures up to 1.7 the 1.5B teacher otherwise wrote
+# non-words and rambled to its token limit, which held up whole waves (docs/BENCHMARKS.md, Teacher).
+MIN_P = 0.1
 
 
 class LocalTeacher:
@@ -85,8 +89,8 @@ class LocalTeacher:
     def complete(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
         """Continue every prompt `params.n` times in one padded batch; see `Teacher.complete`.
 
-        Sampling happens when `params.temperature` > 0; at 0 decoding is greedy and the one
-        greedy text is repeated `params.n` times.
+        Sampling happens when `params.temperature` > 0, among the tokens that pass `MIN_P`; at 0
+        decoding is greedy and the one greedy text is repeated `params.n` times.
         """
         if not prompts:
             return []
@@ -130,7 +134,8 @@ class LocalTeacher:
             "pad_token_id": self._tokenizer.pad_token_id,
         }
         if sampling:
-            kwargs["temperature"] = params.temperature
+            # min-p alone truncates: transformers' default top-k of 50 would cut in as well.
+            kwargs |= {"temperature": params.temperature, "min_p": MIN_P, "top_k": 0}
         return kwargs
 
     def _prefill(self, rows: list[list[int]], n: int) -> tuple[dict[str, torch.Tensor], Any]:

@@ -10,7 +10,7 @@ from p2m_lib.embedded import embedded_model
 from p2m_lib.errors import P2MError
 from p2m_lib.llm import LocalTeacher, OpenAITeacher, Teacher, make_teacher
 from p2m_lib.llm.base import cut_at_stop
-from p2m_lib.llm.local import _stop_criteria
+from p2m_lib.llm.local import MIN_P, _stop_criteria
 from p2m_lib.types import SamplingParams
 
 PROMPTS = ["Input: the cat sat\nOutput:", "Translate: hello"]
@@ -289,6 +289,50 @@ def test_a_shared_beginning_is_read_once_and_each_prompt_answered_as_if_alone(
     shared = reads[0][1]
     assert reads[0][0] == 1 and shared >= 30
     assert reads[1] == (3, max(c.prompt_tokens for c in alone) - shared - 1)
+
+
+@pytest.fixture(scope="module")
+def peaked_teacher(tiny_causal_lm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> LocalTeacher:
+    """The tiny model with its (tied) embeddings scaled up, so that its next-token logits spread
+    apart like a trained model's (about 80 tokens within a tenth of the likeliest at temperature
+    1.7) instead of lying nearly flat."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal_lm_dir)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(5)
+    out = tmp_path_factory.mktemp("peaked-llama")
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_causal_lm_dir).save_pretrained(out)
+    return LocalTeacher(out)
+
+
+def test_sampling_leaves_out_tokens_far_less_likely_than_the_likeliest(peaked_teacher: LocalTeacher) -> None:
+    import torch
+
+    prompt, temperature = "Input: the cat sat\nOutput:", 1.7
+    peaked_teacher.load()
+    tokenizer = peaked_teacher._tokenizer
+    with torch.inference_mode():
+        logits = peaked_teacher._model(**tokenizer([prompt], return_tensors="pt")).logits[0, -1]
+    probabilities = torch.softmax(logits.float() / temperature, dim=-1)
+    # A tenth of slack on the threshold: generate's logits may round differently from these.
+    allowed = probabilities >= 0.9 * MIN_P * probabilities.max()
+    allowed_texts = {tokenizer.decode([token]) for token in allowed.nonzero().flatten().tolist()}
+    left_out = [
+        token
+        for token in (~allowed).nonzero().flatten().tolist()
+        if tokenizer.decode([token]) not in allowed_texts
+    ]
+    # Plain sampling would draw a left-out token nearly every time: 64 draws cannot all miss.
+    assert probabilities[left_out].sum() > 0.5
+
+    (completion,) = peaked_teacher.complete(
+        [prompt], SamplingParams(n=64, temperature=temperature, max_tokens=1)
+    )
+
+    assert set(completion.texts) <= allowed_texts
 
 
 @pytest.mark.slow
