@@ -14,8 +14,11 @@ class GenerationConfig:
     Attributes:
         num_examples: How many examples to generate.
         samples_per_input: Outputs sampled per generated input for self-consistency.
-        initial_temperature: Annealing start (paper: 0.5).
-        max_temperature: Annealing end (paper: 1.7).
+        initial_temperature: Annealing start for inputs (paper: 0.5).
+        max_temperature: Annealing end for inputs (paper: 1.7).
+        label_temperature: Temperature of the output samples that self-consistency votes over:
+            low, so that they agree where the teacher knows the answer (paper: the annealing
+            start, 0.5).
         demonstrations_per_request: Already generated examples added to each request for inputs.
         inputs_per_request: New inputs sampled from each request for inputs (the reply's `n`).
             The request is read once for all of them: from the embedded teacher on 2 cores, four
@@ -35,6 +38,7 @@ class GenerationConfig:
     samples_per_input: int = 3
     initial_temperature: float = 0.5
     max_temperature: float = 1.7
+    label_temperature: float = 0.5
     demonstrations_per_request: int = 3
     inputs_per_request: int = 1
     max_requests: int = 200
@@ -116,7 +120,11 @@ PROFILES: dict[str, Profile] = {
         # with 600). Four inputs a request took `make run`'s generation of 200 from 400 s to 250 s,
         # which buys the 100 more (docs/BENCHMARKS.md, Quality).
         generation=GenerationConfig(
-            num_examples=300, samples_per_input=3, inputs_per_request=4, max_requests=900
+            num_examples=300,
+            samples_per_input=3,
+            inputs_per_request=4,
+            max_requests=900,
+            initial_temperature=1.0,
         ),
         # About 2.5 s a step on 2 quiet CPU cores (validations included). Training is bounded by
         # steps, so that the model does not depend on how busy the machine is; the time budget is

@@ -396,11 +396,11 @@ class _Run:
             prompts.output_prompt(self.task.instruction, demonstrations, text, is_chat(self.teacher))
             for text, demonstrations in zip(inputs, self._labelling_demonstrations(len(inputs)), strict=True)
         ]
-        # Outputs are sampled at the initial temperature: annealing is for the diversity of
-        # inputs, while majority voting needs samples that agree when the teacher knows the answer.
+        # Annealing is for the diversity of inputs, while majority voting needs samples that
+        # agree when the teacher knows the answer.
         params = SamplingParams(
             self.config.samples_per_input,
-            self.config.initial_temperature,
+            self.config.label_temperature,
             self._reply_budget(max((len(e.output) for e in self.task.examples), default=0)),
             prompts.OUTPUT_STOP,
         )

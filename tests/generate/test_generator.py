@@ -105,13 +105,18 @@ def test_several_inputs_come_from_one_request_for_inputs(tmp_path):
     assert more.examples[-1] == Example("15", "30")
 
 
-def test_temperature_is_annealed_across_rounds(tmp_path):
+def test_input_temperature_is_annealed_across_rounds_and_labels_sampled_at_their_own(tmp_path):
     teacher = ScriptedTeacher()
-    DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    config = replace(CONFIG, initial_temperature=1.0, max_temperature=1.5, label_temperature=0.3)
+    DatasetGenerator(teacher, config).generate(TASK, tmp_path)
     input_temperatures = [
         params.temperature for prompts, params in teacher.calls if prompts[0].endswith("Input:")
     ]
-    assert input_temperatures == pytest.approx([0.5, 0.5 + 1.2 * 2 / 5, 0.5 + 1.2 * 4 / 5])
+    label_temperatures = {
+        params.temperature for prompts, params in teacher.calls if not prompts[0].endswith("Input:")
+    }
+    assert input_temperatures == pytest.approx([1.0, 1.0 + 0.5 * 2 / 5, 1.0 + 0.5 * 4 / 5])
+    assert label_temperatures == {0.3}
 
 
 def test_duplicate_and_copied_inputs_are_rejected_and_counted(tmp_path):
