@@ -119,6 +119,8 @@ PROFILES: dict[str, Profile] = {
         # are what the student gains most from (SST-2 from the prompt alone: 87.5 with 200, 95.0
         # with 600). Four inputs a request took `make run`'s generation of 200 from 400 s to 250 s,
         # which buys the 100 more (docs/BENCHMARKS.md, Quality).
+        # Inputs annealed from 1.0, not the paper's 0.5: under the local teacher's min-p, inputs
+        # sampled near 0.5 repeated themselves (docs/BENCHMARKS.md, Quality).
         generation=GenerationConfig(
             num_examples=300,
             samples_per_input=3,
@@ -148,7 +150,11 @@ PROFILES: dict[str, Profile] = {
         # nothing (docs/BENCHMARKS.md, Quality). About 2 s an example from the embedded teacher on
         # 2 cores; an endpoint or a GPU writes them far faster.
         generation=GenerationConfig(
-            num_examples=600, samples_per_input=3, inputs_per_request=4, max_requests=1800
+            num_examples=600,
+            samples_per_input=3,
+            inputs_per_request=4,
+            max_requests=1800,
+            initial_temperature=1.0,
         ),
         # The quick recipe without its cap of 150 steps: on a GPU, lr 5e-5 did no better than 1e-4
         # on five prompt-only tasks' data.
