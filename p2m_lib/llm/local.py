@@ -22,7 +22,7 @@ WAVE_SEQUENCES = 32
 MIN_SHARED_TOKENS = 16
 # Sampling keeps only the tokens at least this likely relative to the likeliest (min-p, applied
 # after the temperature). At the annealed temperatures up to 1.7 the 1.5B teacher otherwise wrote
-# non-words and rambled to its token limit, which held up whole waves (docs/BENCHMARKS.md, Teacher).
+# non-words and rambled to its token limit, which held up whole waves (docs/BENCHMARKS.md, Quality).
 MIN_P = 0.1
 
 
