@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import io
+import os
 import re
 import shutil
 import warnings
@@ -30,6 +32,8 @@ from p2m_lib.stages import LabelledData, read_json
 RUNNER = "kfp-local"
 PIPELINE_ROOT = "kfp-local"
 LOG_FILE = "pipeline.log"
+# In the pipeline root; held by the `p2m run` writing into the run folder.
+LOCK_FILE = "run.lock"
 # "<task>/<output>" in a pipeline run's folder -> its place in the run folder.
 RUN_FOLDER_LAYOUT = {
     "parse/task": "task.json",
@@ -108,8 +112,8 @@ def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
 
     Raises:
         P2MError: A bad prompt or labelled file, an unwritable run folder, a profile the
-            pipeline's parameters cannot express, a batch the processes cannot share, or a failed
-            task (with its error and log).
+            pipeline's parameters cannot express, a batch the processes cannot share, another
+            run writing into the run folder, or a failed task (with its error and log).
     """
     from kfp import local
 
@@ -130,16 +134,58 @@ def run_pipeline_locally(options: RunOptions) -> dict[str, Any]:
     root.mkdir(exist_ok=True)
     arguments = pipeline_arguments(options, prompt, root)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
-    earlier_runs = set(root.iterdir())
-    try:
-        with _task_output_to(root / LOG_FILE):
-            build_prompt2model(retries=0, trainjobs=False)(**arguments)
-    except RuntimeError as error:  # how KFP's local runner reports a failed task
-        raise _task_failure(error, root / LOG_FILE) from None
-    (run_dir,) = {path for path in root.iterdir() if path.is_dir()} - earlier_runs
-    for source, target in RUN_FOLDER_LAYOUT.items():
-        _place(run_dir / source, out / target)
+    with _sole_writer(root):
+        earlier_runs = _pipeline_runs(root)
+        try:
+            with _task_output_to(root / LOG_FILE):
+                build_prompt2model(retries=0, trainjobs=False)(**arguments)
+        except RuntimeError as error:  # how KFP's local runner reports a failed task
+            raise _task_failure(error, root / LOG_FILE) from None
+        run_dir = _this_run(root, earlier_runs)
+        for source, target in RUN_FOLDER_LAYOUT.items():
+            _place(run_dir / source, out / target)
     return read_json(out / "summary.json")
+
+
+@contextlib.contextmanager
+def _sole_writer(pipeline_root: Path) -> Iterator[None]:
+    """Hold the run folder for one `p2m run`: a second run into it would resume from, and
+    overwrite, the first one's generated examples and checkpoints while they are being written."""
+    with open(pipeline_root / LOCK_FILE, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise P2MError(
+                f"another p2m run (process {holder}) is writing to --out {pipeline_root.parent}; "
+                "wait for it to finish or give this run another --out"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+def _pipeline_runs(pipeline_root: Path) -> set[Path]:
+    return {path for path in pipeline_root.iterdir() if path.is_dir()}
+
+
+def _this_run(pipeline_root: Path, earlier_runs: set[Path]) -> Path:
+    """The folder KFP's local runner made for this run: the one that was not there before.
+
+    Raises:
+        P2MError: If more than one appeared. The lock keeps out a second `p2m run`, but a task
+            of an interrupted run (its parent killed, the task left running) still writes there.
+    """
+    new_runs = sorted(_pipeline_runs(pipeline_root) - earlier_runs)
+    if len(new_runs) != 1:
+        raise P2MError(
+            f"expected one new pipeline run in {pipeline_root}, found {len(new_runs)} "
+            f"({', '.join(path.name for path in new_runs) or 'none'}): a task of an interrupted "
+            "p2m run is probably still writing into this --out; stop it and run again"
+        )
+    return new_runs[0]
 
 
 def prepare_out_dir(out_dir: Path) -> None:

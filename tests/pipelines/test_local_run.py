@@ -1,6 +1,7 @@
 """`run_pipeline_locally`: the prompt2model pipeline through KFP's local runner on tiny models, offline."""
 
 import dataclasses
+import fcntl
 import json
 import re
 
@@ -9,7 +10,7 @@ import pytest
 from p2m_lib.config import get_profile
 from p2m_lib.errors import P2MError
 from p2m_lib.stages import LabelledData
-from pipelines.local import RunOptions, run_pipeline_locally
+from pipelines.local import RunOptions, _this_run, run_pipeline_locally
 
 PROMPT = """Write the word in capital letters.
 
@@ -157,6 +158,44 @@ def test_an_unwritable_run_folder_fails_before_any_task(tmp_path, tiny_causal_lm
     options = dataclasses.replace(tiny_options(tmp_path, tiny_causal_lm_dir), out_dir=blocker / "run")
     with pytest.raises(P2MError, match=f"cannot write to --out {blocker / 'run'}"):
         run_pipeline_locally(options)
+
+
+def test_a_second_run_into_a_folder_in_use_fails_before_any_task(tmp_path, tiny_causal_lm_dir):
+    options = tiny_options(tmp_path, tiny_causal_lm_dir)
+    root = options.out_dir / "kfp-local"
+    root.mkdir(parents=True)
+    with open(root / "run.lock", "w") as first_run:
+        fcntl.flock(first_run, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        first_run.write("4242\n")
+        first_run.flush()
+        with pytest.raises(
+            P2MError,
+            match=re.escape(
+                f"another p2m run (process 4242) is writing to --out {options.out_dir.resolve()}; "
+                "wait for it to finish or give this run another --out"
+            ),
+        ):
+            run_pipeline_locally(options)
+    assert [path.name for path in root.iterdir()] == ["run.lock"]
+
+
+def test_runs_left_by_an_interrupted_run_are_named_not_taken_for_this_one(tmp_path):
+    earlier = tmp_path / "prompt2model-2026-12-01-09-00-00-000000"
+    earlier.mkdir()
+    (tmp_path / "run.lock").write_text("")
+    this_run = tmp_path / "prompt2model-2026-12-01-10-00-00-000000"
+    this_run.mkdir()
+    assert _this_run(tmp_path, {earlier}) == this_run
+    leftover = tmp_path / "prompt2model-2026-12-01-10-00-05-000000"
+    leftover.mkdir()
+    with pytest.raises(
+        P2MError,
+        match=re.escape(
+            f"expected one new pipeline run in {tmp_path}, found 2 ({this_run.name}, {leftover.name}): "
+            "a task of an interrupted p2m run is probably still writing into this --out"
+        ),
+    ):
+        _this_run(tmp_path, {earlier})
 
 
 def test_a_missing_dataset_column_fails_before_any_task(tmp_path, tiny_causal_lm_dir):
