@@ -117,15 +117,16 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         # As many teacher-written examples as 15 minutes on 2 cores leave room for: more examples
         # are what the student gains most from (SST-2 from the prompt alone: 87.5 with 200, 95.0
-        # with 600). Four inputs a request took `make run`'s generation of 200 from 400 s to 250 s,
-        # which buys the 100 more (docs/BENCHMARKS.md, Quality).
+        # with 600). Four inputs a request and min-p sampling made generation fast enough for 400:
+        # `make run`'s task 95.0 with 400 in 12.2 minutes, 87.5 with 300; German tweets 45.0 with
+        # 400, 30.0 with 300 (docs/BENCHMARKS.md, Quality).
         # Inputs annealed from 1.0, not the paper's 0.5: under the local teacher's min-p, inputs
         # sampled near 0.5 repeated themselves (docs/BENCHMARKS.md, Quality).
         generation=GenerationConfig(
-            num_examples=300,
+            num_examples=400,
             samples_per_input=3,
             inputs_per_request=4,
-            max_requests=900,
+            max_requests=1200,
             initial_temperature=1.0,
         ),
         # About 2.5 s a step on 2 quiet CPU cores (validations included). Training is bounded by
@@ -145,10 +146,10 @@ PROFILES: dict[str, Profile] = {
     ),
     "standard": Profile(
         name="standard",
-        # Three times the quick profile's examples: from the prompt alone they took the student
-        # from 87.5 to 95.0 on SST-2 (teacher 97.5), where more steps on the same data gained
-        # nothing (docs/BENCHMARKS.md, Quality). About 2 s an example from the embedded teacher on
-        # 2 cores; an endpoint or a GPU writes them far faster.
+        # 600 examples: from the prompt alone they took the student from 87.5 (200) to 95.0 on
+        # SST-2 (teacher 97.5), where more steps on the same data gained nothing
+        # (docs/BENCHMARKS.md, Quality). About 1 s an example from the embedded teacher on 2
+        # cores; an endpoint or a GPU writes them far faster.
         generation=GenerationConfig(
             num_examples=600,
             samples_per_input=3,
