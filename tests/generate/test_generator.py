@@ -5,6 +5,7 @@ model in tests/llm; here only what the loop does with replies matters.
 """
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -81,7 +82,9 @@ def test_a_task_without_demonstrations_is_labelled_after_generated_examples(tmp_
     DatasetGenerator(teacher, CONFIG).generate(zero_shot, tmp_path)
     output_prompts = [p for prompts, _ in teacher.calls for p in prompts if not p.endswith("Input:")]
     assert output_prompts[0] == "Double the number.\n\nInput: 10\nOutput:"
-    assert "Input: 10\nOutput: 20" in output_prompts[-1]
+    shown = re.findall(r"Input: (\d+)\nOutput: (\d+)\n", output_prompts[-1])
+    assert len(shown) == CONFIG.demonstrations_per_request
+    assert all(int(output) == 2 * int(number) for number, output in shown)
 
 
 def test_several_inputs_come_from_one_request_for_inputs(tmp_path):
