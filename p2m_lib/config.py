@@ -72,7 +72,7 @@ class TrainConfig:
             split, and its loss); each validation also checkpoints. 0: about five per run.
         patience: Stop after this many validations in a row that improve neither the best
             validation exact match nor the best validation loss; 0: never stop early. The model
-            kept is always the best validated one (exact match; within one row, the later step).
+            kept is always the best validated one (exact match; within its noise, the later step).
         time_budget_s: Stop training (validating and keeping the best model so far) once this
             many seconds have passed in this process; 0: no limit.
         freeze_embeddings: Keep the token embeddings (and an output layer tied to them) as they

@@ -12,8 +12,9 @@ The recipe (each choice measured in docs/BENCHMARKS.md, Quality):
 - AdamW, linear warm-up over `warmup_ratio` of the steps then linear decay;
 - every `eval_every` steps (about five times a run) the model answers the validation split (its
   labelled rows when there are enough, `validation_rows`) with the same greedy decoding as the
-  saved model; exact match picks the checkpoint kept, a difference of one row counting as a tie
-  that the later step wins (`is_kept`), and `patience` validations that improve
+  saved model; exact match picks the checkpoint kept, a difference within two standard errors
+  (at least one row) counting as a tie that the later step wins (`is_kept`), and `patience`
+  validations that improve
   neither measure stop the run early (`validations_without_progress`), never before `min_steps`;
 - decoding stops at EOS and, when no training output spans lines, at the end of the line
   (`stop_strings`, saved in the generation config, so serving decodes the same way).

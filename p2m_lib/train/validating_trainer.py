@@ -97,7 +97,7 @@ def _validating_trainer_class() -> type:
             history = validation_history(self.state.log_history)
             top = max(e for _, e, _ in history)
             exact = metrics["eval_exact_match"]
-            new_best = is_kept(exact, top, validation_tolerance(len(self.val_rows)))
+            new_best = is_kept(exact, top, validation_tolerance(len(self.val_rows), top))
             if new_best:
                 self.state.best_metric = exact
                 self.state.best_global_step = self.state.global_step

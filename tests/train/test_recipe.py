@@ -135,10 +135,20 @@ def test_loss_from_the_target_logits_equals_the_full_shifted_loss_on_outputs(tin
         (50.0, 50.0, True),  # the first validation, or a new top
         (95.0, 100.0, True),  # one row below the top is a tie: the later step is kept
         (90.0, 100.0, False),  # two rows below
+        (80.0, 90.0, True),  # two rows below 90: within two standard errors (13.4 points)
+        (75.0, 90.0, False),
     ],
 )
-def test_exact_match_picks_the_checkpoint_and_one_row_is_a_tie_the_later_step_wins(exact, top, kept):
-    assert is_kept(exact, top, tolerance=validation_tolerance(20)) is kept
+def test_exact_match_picks_the_checkpoint_and_noise_is_a_tie_the_later_step_wins(exact, top, kept):
+    assert is_kept(exact, top, tolerance=validation_tolerance(20, top)) is kept
+
+
+def test_the_tolerance_is_two_standard_errors_and_at_least_one_row():
+    assert validation_tolerance(40, 70.0) == pytest.approx(14.49, abs=0.01)
+    # AG News from the prompt alone: step 24 at 72.5, step 120 at 65.0 on 40 rows; step 120 is kept.
+    assert is_kept(65.0, 72.5, validation_tolerance(40, 72.5))
+    assert validation_tolerance(20, 100.0) == 5.0
+    assert validation_tolerance(0, 50.0) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -162,7 +172,6 @@ def test_validation_uses_the_labelled_rows_when_there_are_enough():
     assert validation_rows(generated + labelled) == labelled
     assert validation_rows(generated + labelled[:9]) == generated + labelled[:9]  # too few: all
     assert len(validation_rows(labelled * 10)) == 64
-    assert validation_tolerance(20) == 5.0 and validation_tolerance(0) == 0.0
 
 
 def _train(student, tmp_path, config, val_rows=ROWS[8:], **kwargs):
