@@ -41,19 +41,19 @@ def validation_tolerance(rows: int, top: float) -> float:
     return max(100.0 / rows, two_standard_errors)
 
 
-def is_kept(exact: float, top: float, tolerance: float) -> bool:
+def is_kept(exact: float, top: float, rows: int) -> bool:
     """Whether a validation's checkpoint replaces the one kept so far (validations come in order).
 
-    Exact match decides, but a difference of at most `tolerance` (`validation_tolerance`) is
-    noise: a checkpoint within it of `top`, the highest exact match of any validation so far
-    (this one included), is as good, and the later one is kept. It has trained more, and on
+    Exact match decides, but a difference within `validation_tolerance` of `top` on `rows`
+    validation rows is noise: a checkpoint that close to `top`, the highest exact match of any
+    validation so far (this one included), is as good, and the later one is kept. It has trained more, and on
     teacher-labelled rows the earlier one kept quick runs at an early validation: ticket routing
     60.0 on real data at step 20 where the last step scored 77.5, AG News 62.5 at step 24 where
     step 120 scored 95.0 (docs/BENCHMARKS.md, Quality).
 
-    Examples (tolerance 5, top 100): 100 and 95 are kept, 90 is not.
+    Examples (20 rows, top 100, tolerance 5): 100 and 95 are kept, 90 is not.
     """
-    return exact >= top - tolerance
+    return exact >= top - validation_tolerance(rows, top)
 
 
 def validations_without_progress(history: Sequence[tuple[int, float, float]]) -> int:

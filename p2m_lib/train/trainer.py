@@ -14,8 +14,8 @@ The recipe (each choice measured in docs/BENCHMARKS.md, Quality):
   labelled rows when there are enough, `validation_rows`) with the same greedy decoding as the
   saved model; exact match picks the checkpoint kept, a difference within two standard errors
   (at least one row) counting as a tie that the later step wins (`is_kept`), and `patience`
-  validations that improve
-  neither measure stop the run early (`validations_without_progress`), never before `min_steps`;
+  validations that improve neither measure stop the run early (`validations_without_progress`),
+  never before `min_steps`;
 - decoding stops at EOS and, when no training output spans lines, at the end of the line
   (`stop_strings`, saved in the generation config, so serving decodes the same way).
 

@@ -14,7 +14,6 @@ from p2m_lib.train.predict import StudentPredictor
 from p2m_lib.train.selection import (
     is_kept,
     validation_history,
-    validation_tolerance,
     validations_without_progress,
 )
 
@@ -97,7 +96,7 @@ def _validating_trainer_class() -> type:
             history = validation_history(self.state.log_history)
             top = max(e for _, e, _ in history)
             exact = metrics["eval_exact_match"]
-            new_best = is_kept(exact, top, validation_tolerance(len(self.val_rows), top))
+            new_best = is_kept(exact, top, len(self.val_rows))
             if new_best:
                 self.state.best_metric = exact
                 self.state.best_global_step = self.state.global_step

@@ -140,13 +140,13 @@ def test_loss_from_the_target_logits_equals_the_full_shifted_loss_on_outputs(tin
     ],
 )
 def test_exact_match_picks_the_checkpoint_and_noise_is_a_tie_the_later_step_wins(exact, top, kept):
-    assert is_kept(exact, top, tolerance=validation_tolerance(20, top)) is kept
+    assert is_kept(exact, top, rows=20) is kept
 
 
 def test_the_tolerance_is_two_standard_errors_and_at_least_one_row():
     assert validation_tolerance(40, 70.0) == pytest.approx(14.49, abs=0.01)
     # AG News from the prompt alone: step 24 at 72.5, step 120 at 65.0 on 40 rows; step 120 is kept.
-    assert is_kept(65.0, 72.5, validation_tolerance(40, 72.5))
+    assert is_kept(65.0, 72.5, rows=40)
     assert validation_tolerance(20, 100.0) == 5.0
     assert validation_tolerance(0, 50.0) == 0.0
 
