@@ -83,7 +83,7 @@ def parse_with_llm(prompt: str, teacher: Teacher, max_attempts: int = 3) -> Task
             problem = str(error)
             logger.info("LLM parser attempt %d/%d unusable: %s", attempt + 1, max_attempts, problem)
             continue
-        return TaskSpec(instruction, examples, prompt, _retrieval_instruction(instruction, teacher))
+        return TaskSpec(instruction, examples, prompt, english_instruction(instruction, teacher))
     raise P2MError(
         f"the LLM parser ({teacher.name}) got no usable reply in {max_attempts} attempts; "
         f"last problem: {problem}"
@@ -166,8 +166,9 @@ def _quoted(text: str) -> str:
     return line if len(line) <= _QUOTE_CHARS else line[: _QUOTE_CHARS - 1] + "…"
 
 
-def _retrieval_instruction(instruction: str, teacher: Teacher) -> str:
-    """An English translation of a non-English instruction; empty when English or untranslated."""
+def english_instruction(instruction: str, teacher: Teacher) -> str:
+    """An English translation of a non-English instruction, for retrieval; empty when English or
+    untranslated."""
     if looks_english(instruction):
         return ""
     request = _TRANSLATION_REQUEST.format(instruction=instruction)

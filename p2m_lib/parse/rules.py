@@ -139,6 +139,14 @@ def parse_rules(prompt: str) -> TaskSpec:
     return TaskSpec(instruction=instruction, examples=tuple(examples), prompt=prompt)
 
 
+def has_known_labels(prompt: str) -> bool:
+    """Whether the prompt labels its demonstrations with a known input label and a known output
+    label ("Input:"/"Output:", "Q:"/"A:", "Tweet:"/"Sentiment:"): the layout the rules split exactly.
+    """
+    pair = _label_pair(_markers(prompt))
+    return pair is not None and mentions(pair[0], INPUT_LABELS) and mentions(pair[1], OUTPUT_LABELS)
+
+
 def _no_instruction_message(demonstrations: int) -> str:
     advice = "add a line saying what the model should do"
     if not demonstrations:

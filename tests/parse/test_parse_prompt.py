@@ -1,4 +1,4 @@
-"""parse_prompt: the LLM parser with a capable teacher, the deterministic parser otherwise."""
+"""parse_prompt: the rules for known labels, the LLM parser with a capable teacher for the rest."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from p2m_lib.errors import P2MError
 from p2m_lib.parse import parse_prompt
 from p2m_lib.types import Example
 
-PROMPT = "Give the antonym.\nInput: hot\nOutput: cold\nInput: up\nOutput: down"
+# Labels the rules do not know: the capable teacher is asked to split it.
+PROMPT = "Give the antonym.\nWord: hot\nOpposite: cold\nWord: up\nOpposite: down"
 RULES_EXAMPLES = (Example("hot", "cold"), Example("up", "down"))
+KNOWN_LABELS_PROMPT = "Give the antonym.\nInput: hot\nOutput: cold\nInput: up\nOutput: down"
 
 
 def test_without_teacher_the_rules_parse() -> None:
@@ -29,6 +31,30 @@ def test_teacher_that_is_not_capable_is_not_asked(scripted_teacher: Callable) ->
 
     assert spec.examples == RULES_EXAMPLES
     assert teacher.requests == []
+
+
+def test_known_labels_are_split_by_the_rules_without_asking_the_teacher(scripted_teacher: Callable) -> None:
+    teacher = scripted_teacher([])
+
+    spec = parse_prompt(KNOWN_LABELS_PROMPT, teacher)
+
+    assert (spec.instruction, spec.examples) == ("Give the antonym.", RULES_EXAMPLES)
+    assert spec.retrieval_instruction == ""
+    assert teacher.requests == []
+
+
+def test_a_non_english_instruction_with_known_labels_is_translated_for_retrieval(
+    scripted_teacher: Callable,
+) -> None:
+    teacher = scripted_teacher(["Determine the sentiment of the tweet: positive or negative."])
+    prompt = "Bestimme die Stimmung des Tweets: positiv oder negativ.\n\nInput: Toll!\nOutput: positiv\n"
+
+    spec = parse_prompt(prompt, teacher)
+
+    assert spec.instruction == "Bestimme die Stimmung des Tweets: positiv oder negativ."
+    assert spec.examples == (Example("Toll!", "positiv"),)
+    assert spec.retrieval_instruction == "Determine the sentiment of the tweet: positive or negative."
+    assert len(teacher.requests) == 1 and teacher.requests[0][0].startswith("Translate this task instruction")
 
 
 def test_capable_teacher_parses(scripted_teacher: Callable) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from p2m_lib.errors import P2MError
 from p2m_lib.parse import parse_rules
+from p2m_lib.parse.rules import has_known_labels
 
 LAYOUTS = {
     "input-output": (
@@ -257,3 +258,18 @@ def test_prompt_of_thousands_of_distinct_labels_still_parses() -> None:
     spec = parse_rules("Do it.\n" + "\n".join(lines * 2))
 
     assert spec.instruction.startswith("Do it.")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "known"),
+    [
+        ("Give the antonym.\nInput: hot\nOutput: cold\nInput: up\nOutput: down", True),
+        ("Answer.\nQ: Capital of France?\nA: Paris", True),
+        ("Route it.\n\nTweet: late again\nSentiment: negative\n\nTweet: on time\nSentiment: positive", True),
+        ("Give the antonym.\nWord: hot\nOpposite: cold\nWord: up\nOpposite: down", False),
+        ('Classify.\nReview: "Great" -> positive\nReview: "Bad" -> negative', False),
+        ("Translate the sentence into French.", False),
+    ],
+)
+def test_has_known_labels(prompt: str, known: bool) -> None:
+    assert has_known_labels(prompt) is known
