@@ -353,3 +353,28 @@ def test_the_default_embedded_teacher_answers_in_the_users_layout() -> None:
     answers = teacher_predictions(teacher, task, ["Superb, I would buy it again", "It broke on day one"], 8)
 
     assert answers == ["positive", "negative"]
+
+
+@pytest.mark.parametrize(
+    ("bf16", "int8_from", "quantized"),
+    [(False, 1, True), (False, 10**12, False), (True, 1, False)],
+    ids=["float32-and-large-enough", "float32-but-small", "native-bf16"],
+)
+def test_without_native_bf16_a_large_models_linear_layers_but_the_down_projection_compute_in_int8(
+    tiny_causal_lm_dir: Path, monkeypatch: pytest.MonkeyPatch, bf16: bool, int8_from: int, quantized: bool
+) -> None:
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    monkeypatch.setattr("p2m_lib.hardware.bf16_supported", lambda: bf16)
+    monkeypatch.setattr("p2m_lib.llm.local.INT8_FROM_PARAMETERS", int8_from)
+    teacher = LocalTeacher(tiny_causal_lm_dir)
+
+    teacher.load()
+
+    layers = dict(teacher._model.named_modules())
+    assert isinstance(layers["model.layers.0.self_attn.q_proj"], Int8Linear) is quantized
+    assert isinstance(layers["model.layers.1.mlp.up_proj"], Int8Linear) is quantized
+    assert type(layers["model.layers.1.mlp.down_proj"]) is torch.nn.Linear
+    (completion,) = teacher.complete(PROMPTS[:1], SamplingParams(temperature=0.0, max_tokens=4))
+    assert len(completion.texts) == 1
