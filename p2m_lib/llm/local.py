@@ -26,7 +26,7 @@ MIN_SHARED_TOKENS = 16
 MIN_P = 0.1
 # Without native bfloat16 (a CPU with AVX2 alone, such as a 2-core AMD EPYC of this project's) a
 # model this large is computed in int8 (`_int8_linear_layers`): float32 gave the 1.5B teacher 9.7
-# tokens/s on 32 sequences, int8 22.6, the same scores on two test sets (docs/BENCHMARKS.md). Smaller
+# tokens/s on 32 sequences, int8 30.5, the same scores on two test sets (docs/BENCHMARKS.md). Smaller
 # models stay in float32: the same-size baseline must be the student as it is.
 INT8_FROM_PARAMETERS = 1_000_000_000
 # Quantized too, the MLP's down projection (which reads the largest activations) cost the 1.5B
