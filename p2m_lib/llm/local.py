@@ -244,6 +244,10 @@ class LocalTeacher:
                 folder, dtype=dtype, trust_remote_code=False, **extra
             )
         if dtype == torch.float32 and model.num_parameters() >= INT8_FROM_PARAMETERS:
+            console.log(
+                f"{self.name}: no native bfloat16 on this machine (AMX, AVX512-BF16), so its linear "
+                "layers compute in int8; expect generation several times slower than with them"
+            )
             _int8_linear_layers(model)
         _use_physical_cores(torch)
         self._tokenizer = tokenizer

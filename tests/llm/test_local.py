@@ -361,7 +361,12 @@ def test_the_default_embedded_teacher_answers_in_the_users_layout() -> None:
     ids=["float32-and-large-enough", "float32-but-small", "native-bf16"],
 )
 def test_without_native_bf16_a_large_models_linear_layers_but_the_down_projection_compute_in_int8(
-    tiny_causal_lm_dir: Path, monkeypatch: pytest.MonkeyPatch, bf16: bool, int8_from: int, quantized: bool
+    tiny_causal_lm_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    bf16: bool,
+    int8_from: int,
+    quantized: bool,
 ) -> None:
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
@@ -376,5 +381,8 @@ def test_without_native_bf16_a_large_models_linear_layers_but_the_down_projectio
     assert isinstance(layers["model.layers.0.self_attn.q_proj"], Int8Linear) is quantized
     assert isinstance(layers["model.layers.1.mlp.up_proj"], Int8Linear) is quantized
     assert type(layers["model.layers.1.mlp.down_proj"]) is torch.nn.Linear
+    said = " ".join(capsys.readouterr().err.split())  # rich wraps the line and adds its source
+    assert ("no native bfloat16 on this machine" in said) is quantized
+    assert ("linear layers compute in int8" in said) is quantized
     (completion,) = teacher.complete(PROMPTS[:1], SamplingParams(temperature=0.0, max_tokens=4))
     assert len(completion.texts) == 1
