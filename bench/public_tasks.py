@@ -42,6 +42,7 @@ class PublicTask:
     # The split that demonstrations and train.jsonl come from (alps ships AG News's train split
     # only through Git LFS; its dev split is carved from the original training data).
     train_split: str
+    folder: str  # the split files' folder inside the source repository
 
     def rows(self, root: Path, split: str) -> list[tuple[str, str]]:
         raise NotImplementedError
@@ -51,8 +52,7 @@ class AlpsTask(PublicTask):
     """A tab-separated split of forest-snow/alps: text, then label (SST-2 has a header line)."""
 
     def rows(self, root: Path, split: str) -> list[tuple[str, str]]:
-        folder = {"sentiment": "SST-2", "topic": "agnews"}[self.name]
-        with (root / "data" / folder / f"{split}.tsv").open(encoding="utf-8", newline="") as file:
+        with (root / self.folder / f"{split}.tsv").open(encoding="utf-8", newline="") as file:
             records = list(csv.reader(file, delimiter="\t", quoting=csv.QUOTE_NONE))
         if records and records[0] == ["sentence", "label"]:
             records = records[1:]
@@ -64,7 +64,7 @@ class XlmtTask(PublicTask):
     """A split of cardiffnlp/xlm-t's German sentiment set: one tweet a line, labels in a twin file."""
 
     def rows(self, root: Path, split: str) -> list[tuple[str, str]]:
-        folder = root / "data" / "sentiment" / "german"
+        folder = root / self.folder
         texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
         labels = (folder / f"{split}_labels.txt").read_text(encoding="utf-8").splitlines()
         if len(texts) != len(labels):
@@ -80,6 +80,7 @@ TASKS = {
         "SST-2 (Socher et al. 2013), GLUE's dev split as `data/SST-2/test.tsv` of forest-snow/alps "
         "(repository MIT); demonstrations and train.jsonl from its `dev.tsv` (SST-2 training rows).",
         "dev",
+        "data/SST-2",
     ),
     "topic": AlpsTask(
         "topic",
@@ -88,6 +89,7 @@ TASKS = {
         "AG News (Zhang et al. 2015), `data/agnews/test.tsv` of forest-snow/alps (repository MIT; AG's "
         "corpus is for research use only); demonstrations and train.jsonl from its `dev.tsv`.",
         "dev",
+        "data/agnews",
     ),
     "non_english": XlmtTask(
         "non_english",
@@ -97,6 +99,7 @@ TASKS = {
         "(repository Apache-2.0; Twitter's terms apply to the tweets); demonstrations and train.jsonl "
         "from its train split.",
         "train",
+        "data/sentiment/german",
     ),
 }
 

@@ -46,10 +46,10 @@ def is_kept(exact: float, top: float, rows: int) -> bool:
 
     Exact match decides, but a difference within `validation_tolerance` of `top` on `rows`
     validation rows is noise: a checkpoint that close to `top`, the highest exact match of any
-    validation so far (this one included), is as good, and the later one is kept. It has trained more, and on
-    teacher-labelled rows the earlier one kept quick runs at an early validation: ticket routing
-    60.0 on real data at step 20 where the last step scored 77.5, AG News 62.5 at step 24 where
-    step 120 scored 95.0 (docs/BENCHMARKS.md, Quality).
+    validation so far (this one included), is as good, and the later one is kept. It has trained
+    more, and on teacher-labelled rows the earlier one kept quick runs at an early validation:
+    ticket routing 60.0 on real data at step 20 where the last step scored 77.5, AG News 62.5 at
+    step 24 where step 120 scored 95.0 (docs/BENCHMARKS.md, Quality).
 
     Examples (20 rows, top 100, tolerance 5): 100 and 95 are kept, 90 is not.
     """
