@@ -13,7 +13,9 @@ class GenerationConfig:
 
     Attributes:
         num_examples: How many examples to generate.
-        samples_per_input: Outputs sampled per generated input for self-consistency.
+        samples_per_input: Outputs the self-consistency vote of a generated input is over. A
+            majority of them is sampled first (`first_samples`: 2 of 3), the rest only when
+            those disagree: the kept outputs are the full vote's, for fewer samples.
         initial_temperature: Annealing start for inputs (paper: 0.5).
         max_temperature: Annealing end for inputs (paper: 1.7).
         label_temperature: Temperature of the output samples that self-consistency votes over:

@@ -232,6 +232,12 @@ class OutputFilter:
             return None, ANSWER_LEAK
         return output, None
 
+    def unanimous(self, samples: Sequence[str], labels: Sequence[str] = ()) -> bool:
+        """Whether every sample passes the format checks and all say the same (spaces aside)."""
+        return all(self._sample_rejection(s, labels) is None for s in samples) and len(
+            {s.strip() for s in samples}
+        ) == 1
+
     def _sample_rejection(self, sample: str, labels: Sequence[str]) -> str | None:
         if not sample.strip():
             return EMPTY_OUTPUT

@@ -1,7 +1,8 @@
 """Generate a training set with the teacher: the paper's four strategies, resumable from disk.
 
 Requests go out in waves. A wave asks for outputs when generated inputs are waiting for them
-(several samples each, the self-consistent one kept), else for new inputs (few-shot diversity,
+(several samples each, the self-consistent one kept; an input whose first samples disagree waits
+again for the rest), else for new inputs (few-shot diversity,
 annealed temperature). A teacher with only `complete` gets one wave at a time, a full batch (one
 padded generate call for the local model); a teacher that can `stream` (the OpenAI-compatible
 one) gets a wave whenever its engine has free slots, so the endpoint stays busy while replies
@@ -28,7 +29,12 @@ from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import prompts
 from p2m_lib.generate.filters import InputFilter, OutputFilter
 from p2m_lib.generate.journal import EXAMPLES_FILE, RAW_FILE, Journal, read_jsonl
-from p2m_lib.generate.strategies import annealed_temperature, closed_label_set, sample_demonstrations
+from p2m_lib.generate.strategies import (
+    annealed_temperature,
+    closed_label_set,
+    first_samples,
+    sample_demonstrations,
+)
 from p2m_lib.llm.base import is_chat
 from p2m_lib.llm.cost import CHARS_PER_TOKEN, Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
 from p2m_lib.llm.engine import Job, StreamingTeacher
@@ -85,6 +91,8 @@ class _State:
     rejected: Counter[str] = field(default_factory=Counter)
     rounds: int = 0
     pending_inputs: list[str] = field(default_factory=list)
+    # Pending inputs whose first samples disagreed, with those samples: the rest are asked for.
+    first_votes: dict[str, list[str]] = field(default_factory=dict)
     # Per kind of request: replies on disk, and candidates that passed the filters.
     replies: Counter[str] = field(default_factory=Counter)
     passed: Counter[str] = field(default_factory=Counter)
@@ -117,11 +125,15 @@ def _load_state(folder: Path, price: Price | None) -> _State:
         _count_reply(state, row, price)
         if row["step"] == "input":
             pending.update(dict.fromkeys(row.get("accepted", [])))
+        elif row.get("asked_again"):
+            state.first_votes[row["input"]] = row["samples"]
         else:
             pending.pop(row["input"], None)
+            state.first_votes.pop(row["input"], None)
             if row.get("output") is not None:
                 from_replies.append(Example(row["input"], row["output"]))
-    state.pending_inputs = list(pending)
+    # As in the run that wrote them, inputs asked again come first.
+    state.pending_inputs = list(state.first_votes) + [p for p in pending if p not in state.first_votes]
     on_disk = [Example(r["input"], r["output"]) for r in read_jsonl(folder / EXAMPLES_FILE)]
     # raw.jsonl is written first: an example accepted just before a kill may be missing here.
     recorded = set(on_disk)
@@ -231,12 +243,13 @@ class DatasetGenerator:
         input_prompt, output_prompt, typical = _typical_prompts(task, config, is_chat(self.teacher))
         prompt_tokens = inputs * estimate_tokens(input_prompt) + outputs * estimate_tokens(output_prompt)
         input_tokens = estimate_tokens(typical.input, as_prompt=False)
-        output_tokens = config.samples_per_input * estimate_tokens(typical.output, as_prompt=False)
+        first = first_samples(config.samples_per_input)
+        output_tokens = first * estimate_tokens(typical.output, as_prompt=False)
         completion_tokens = inputs * config.inputs_per_request * input_tokens + outputs * output_tokens
         worst = (
             price.cost(
                 estimate_tokens(output_prompt),
-                config.samples_per_input * reply_budget(config, len(typical.output)),
+                first * reply_budget(config, len(typical.output)),
             )
             if price is not None
             else None
@@ -349,7 +362,8 @@ class _Run:
         if sequences is None:
             return self.config.batch_size
         config = self.config
-        per_prompt = config.samples_per_input if self.state.pending_inputs else config.inputs_per_request
+        pending = self.state.pending_inputs
+        per_prompt = first_samples(config.samples_per_input) if pending else config.inputs_per_request
         return max(1, sequences // per_prompt)
 
     def next_jobs(self, free: int, fill_batch: bool = False) -> list[Job]:
@@ -397,9 +411,11 @@ class _Run:
             for text, demonstrations in zip(inputs, self._labelling_demonstrations(len(inputs)), strict=True)
         ]
         # Annealing is for the diversity of inputs, while majority voting needs samples that
-        # agree when the teacher knows the answer.
+        # agree when the teacher knows the answer. An input asked again gets as many samples as
+        # a first request, so that one wave of the local teacher holds both (it samples every
+        # prompt of a wave alike); the vote takes only the ones it lacks.
         params = SamplingParams(
-            self.config.samples_per_input,
+            first_samples(self.config.samples_per_input),
             self.config.label_temperature,
             self._reply_budget(max((len(e.output) for e in self.task.examples), default=0)),
             prompts.OUTPUT_STOP,
@@ -487,14 +503,26 @@ class _Run:
         self.state.rejected.update(rejected)
 
     def _take_output(self, row: dict[str, Any], new_input: str, completion: Completion) -> None:
-        samples = [prompts.extract_output(text) for text in completion.texts]
+        earlier = self.state.first_votes.pop(new_input, [])
+        wanted = self.config.samples_per_input - len(earlier)
+        samples = earlier + [prompts.extract_output(text) for text in completion.texts][:wanted]
         labels = closed_label_set(self.task.examples, self.state.examples)
+        if len(samples) < self.config.samples_per_input and not self.output_filter.unanimous(samples, labels):
+            # Without a majority yet: the input waits for the rest of its samples, ahead of the
+            # inputs not yet asked, behind those that came back before it.
+            self.journal.reply(row | {"input": new_input, "samples": samples, "asked_again": True})
+            waiting = self.state.pending_inputs
+            behind = next((i for i, text in enumerate(waiting) if text not in self.state.first_votes), None)
+            waiting.insert(len(waiting) if behind is None else behind, new_input)
+            self.state.first_votes[new_input] = samples
+            return
         output, reason = self.output_filter.choose(new_input, samples, labels)
         # How many samples agree with the kept answer: how sure the teacher was of its label.
         agreement = samples.count(output) / len(samples) if output is not None and samples else None
         self.journal.reply(
             row
-            | {"input": new_input, "output": output, "rejected": [reason] if reason else []}
+            | {"input": new_input, "samples": samples, "output": output}
+            | {"rejected": [reason] if reason else []}
             | ({"agreement": round(agreement, 4)} if agreement is not None else {})
         )
         if output is None:

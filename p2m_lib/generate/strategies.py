@@ -35,6 +35,17 @@ def self_consistent_output(outputs: Sequence[str]) -> str | None:
     return min(counts, key=lambda text: (-counts[text], len(text), first_seen[text]))
 
 
+def first_samples(samples: int) -> int:
+    """Outputs to sample first for an input when the vote is over `samples`: a majority of them.
+
+    When these all agree, their answer wins the vote of `samples` whatever the rest would say, so
+    the rest need not be asked for (adaptive self-consistency); only inputs whose first samples
+    disagree are asked again. The kept outputs are those of the full vote, for fewer samples:
+    2 instead of 3 for nearly every input of a task the teacher knows.
+    """
+    return samples // 2 + 1
+
+
 def sample_demonstrations(
     user_examples: Sequence[Example], generated: Sequence[Example], k: int, rng: random.Random
 ) -> list[Example]:

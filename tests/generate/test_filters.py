@@ -162,3 +162,16 @@ def test_a_classification_task_votes_among_its_labels_only():
     assert outputs.choose("late box", ["delivery, billing"] * 3, labels) == (None, filters.OUTSIDE_LABELS)
     # Without a label set (too few examples yet, or not a classification task) anything well-formed counts.
     assert outputs.choose("late box", ["delivery, billing"] * 3) == ("delivery, billing", None)
+
+
+def test_samples_are_unanimous_when_all_pass_the_checks_and_say_the_same():
+    teams = TaskSpec("Route it.", (Example("charged twice", "billing"), Example("parcel lost", "delivery")))
+    outputs = OutputFilter(teams)
+
+    assert outputs.unanimous(["billing", " billing "])
+    assert not outputs.unanimous(["billing", "delivery"])
+    # The vote compares case too: "Billing" and "billing" are two answers.
+    assert not outputs.unanimous(["billing", "Billing"])
+    assert outputs.unanimous(["delivery, billing"] * 2)
+    assert not outputs.unanimous(["delivery, billing"] * 2, ("billing", "delivery"))
+    assert not outputs.unanimous(["", ""])

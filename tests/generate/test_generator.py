@@ -45,7 +45,14 @@ class ScriptedTeacher:
         return replies
 
     def samples(self, number, n):
-        """The output samples for `number`: its double, but one sample wrong."""
+        """The output samples for `number`: its double, every one."""
+        return (f" {2 * number}",) * n
+
+
+class OneWrongTeacher(ScriptedTeacher):
+    """Doubles the number, but the last sample of every request is wrong."""
+
+    def samples(self, number, n):
         return (f" {2 * number}",) * (n - 1) + (" wrong",)
 
 
@@ -54,15 +61,34 @@ def read_jsonl(path):
 
 
 def test_generates_the_majority_output_for_each_new_input(tmp_path):
-    teacher = ScriptedTeacher()
+    teacher = OneWrongTeacher()
     result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
     assert result.examples == tuple(Example(str(n), str(2 * n)) for n in range(10, 15))
     assert read_jsonl(tmp_path / EXAMPLES_FILE) == [e.to_dict() for e in result.examples]
-    # 3 rounds: 2 inputs + 2 outputs, 2 + 2, 2 + 1 (only one more example was needed).
-    assert result.usage.requests == 11
-    assert len(read_jsonl(tmp_path / RAW_FILE)) == 11
+    # 3 rounds: 2 inputs, then 2 outputs asked twice each (their first 2 samples disagree), 2 + 2 + 2,
+    # 2 + 1 + 1 (only one more example was needed).
+    assert result.usage.requests == 16
+    raw = read_jsonl(tmp_path / RAW_FILE)
+    assert len(raw) == 16
+    # The vote is over 3 samples: the first request's 2, then the first of the second request's 2.
+    ten = [row for row in raw if row.get("input") == "10"]
+    assert [(row["samples"], row.get("asked_again"), row.get("output")) for row in ten] == [
+        (["20", "wrong"], True, None),
+        (["20", "wrong", "20"], None, "20"),
+    ]
     output_params = [params for prompts, params in teacher.calls if not prompts[0].endswith("Input:")]
-    assert {(p.n, p.temperature) for p in output_params} == {(3, 0.5)}
+    assert {(p.n, p.temperature) for p in output_params} == {(2, 0.5)}
+
+
+def test_an_input_whose_first_samples_agree_is_labelled_without_the_rest(tmp_path):
+    teacher = ScriptedTeacher()
+    result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    assert result.examples == tuple(Example(str(n), str(2 * n)) for n in range(10, 15))
+    # 3 rounds: 2 inputs + 2 outputs, 2 + 2, 2 + 1: 2 of the 3 samples decide the vote.
+    assert result.usage.requests == 11
+    raw = read_jsonl(tmp_path / RAW_FILE)
+    voted = [(row["samples"], row["agreement"]) for row in raw if "input" in row]
+    assert voted == [([str(2 * n)] * 2, 1.0) for n in range(10, 15)]
 
 
 def test_inputs_are_asked_after_generated_examples_but_labelled_after_the_users_alone(tmp_path):
@@ -93,7 +119,7 @@ def test_several_inputs_come_from_one_request_for_inputs(tmp_path):
     result = DatasetGenerator(teacher, config).generate(TASK, tmp_path)
 
     # One wave of 2 input requests brings 6 inputs; 5 of them are labelled, 2 a wave.
-    assert [(len(prompts), params.n) for prompts, params in teacher.calls] == [(2, 3), (2, 3), (2, 3), (1, 3)]
+    assert [(len(prompts), params.n) for prompts, params in teacher.calls] == [(2, 3), (2, 2), (2, 2), (1, 2)]
     assert result.examples == tuple(Example(str(n), str(2 * n)) for n in range(10, 15))
     raw = read_jsonl(tmp_path / RAW_FILE)
     accepted_inputs = [row["accepted"] for row in raw if row["step"] == "input"]
@@ -157,10 +183,26 @@ def test_interrupted_run_resumes_without_repeating_paid_requests(tmp_path):
     # for their outputs, then continues with new inputs.
     first_prompts, first_params = teacher.calls[0]
     assert [p.rsplit("Input: ", 1)[1].split("\n")[0] for p in first_prompts] == ["12", "13"]
-    assert first_params.n == 3
+    assert first_params.n == 2
     assert [e.input for e in result.examples] == ["10", "11", "12", "13", "100"]
     assert result.resumed_examples == 2
     assert result.usage.requests == 11
+
+
+def test_an_interrupted_run_keeps_the_first_samples_of_inputs_it_was_asking_again(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        # Interrupted after round 0's inputs and their first, disagreeing samples.
+        DatasetGenerator(OneWrongTeacher(fail_after=2), CONFIG).generate(TASK, tmp_path)
+
+    teacher = ScriptedTeacher(inputs=(str(n) for n in range(100, 200)))
+    result = DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    first_prompts, first_params = teacher.calls[0]
+    assert [p.rsplit("Input: ", 1)[1].split("\n")[0] for p in first_prompts] == ["10", "11"]
+    assert first_params.n == 2
+    raw = read_jsonl(tmp_path / RAW_FILE)
+    voted = [(row["input"], row["samples"], row["agreement"]) for row in raw if "agreement" in row][:2]
+    assert voted == [("10", ["20", "wrong", "20"], 0.6667), ("11", ["22", "wrong", "22"], 0.6667)]
+    assert [e.input for e in result.examples] == ["10", "11", "100", "101", "102"]
 
 
 def test_complete_folder_makes_no_request(tmp_path):

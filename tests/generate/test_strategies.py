@@ -4,7 +4,7 @@ import pytest
 
 from p2m_lib.generate import annealed_temperature, sample_demonstrations, self_consistent_output
 from p2m_lib.generate.prompts import extract_input, extract_output, input_prompt, output_prompt
-from p2m_lib.generate.strategies import closed_label_set, label_counts
+from p2m_lib.generate.strategies import closed_label_set, first_samples, label_counts
 from p2m_lib.types import Example
 
 
@@ -32,6 +32,13 @@ def test_self_consistency_tie_of_equal_length_goes_to_first_seen():
 def test_self_consistency_ignores_empty_and_whitespace():
     assert self_consistent_output(["", "  ", "x ", " x", "yy"]) == "x"
     assert self_consistent_output(["", " \n"]) is None
+
+
+@pytest.mark.parametrize(("samples", "first"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)])
+def test_the_first_samples_are_the_fewest_whose_agreement_decides_the_vote(samples, first):
+    assert first_samples(samples) == first
+    # Agreeing, they outnumber all the rest: no other answer can tie them, whatever the rest say.
+    assert first > samples - first
 
 
 def test_demonstrations_hold_user_examples_and_a_sample_of_generated():
