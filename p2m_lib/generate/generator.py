@@ -503,11 +503,15 @@ class _Run:
         self.state.rejected.update(rejected)
 
     def _take_output(self, row: dict[str, Any], new_input: str, completion: Completion) -> None:
+        asked_again = new_input in self.state.first_votes
         earlier = self.state.first_votes.pop(new_input, [])
         wanted = self.config.samples_per_input - len(earlier)
         samples = earlier + [prompts.extract_output(text) for text in completion.texts][:wanted]
         labels = closed_label_set(self.task.examples, self.state.examples)
-        if len(samples) < self.config.samples_per_input and not self.output_filter.unanimous(samples, labels):
+        complete = len(samples) >= self.config.samples_per_input
+        decided = complete or self.output_filter.unanimous(samples, labels)
+        # Asked again once at most: an endpoint that sends fewer samples than asked gets no third chance.
+        if not decided and not asked_again:
             # Without a majority yet: the input waits for the rest of its samples, ahead of the
             # inputs not yet asked, behind those that came back before it.
             self.journal.reply(row | {"input": new_input, "samples": samples, "asked_again": True})

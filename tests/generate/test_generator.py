@@ -189,6 +189,31 @@ def test_interrupted_run_resumes_without_repeating_paid_requests(tmp_path):
     assert result.usage.requests == 11
 
 
+class SilentTeacher(ScriptedTeacher):
+    """Writes inputs, but sends no sample back for any output request."""
+
+    def samples(self, number, n):
+        return ()
+
+
+def test_an_input_is_asked_again_once_at_most(tmp_path):
+    result = DatasetGenerator(SilentTeacher(), replace(CONFIG, max_requests=12)).generate(TASK, tmp_path)
+    assert result.examples == ()
+    raw = read_jsonl(tmp_path / RAW_FILE)
+    outcomes = [(row["input"], row.get("asked_again"), row.get("rejected")) for row in raw if "input" in row]
+    # Each input: asked, asked again, then dropped for want of any sample.
+    assert outcomes == [
+        ("10", True, None),
+        ("11", True, None),
+        ("10", None, ["empty output"]),
+        ("11", None, ["empty output"]),
+        ("12", True, None),
+        ("13", True, None),
+        ("12", None, ["empty output"]),
+        ("13", None, ["empty output"]),
+    ]
+
+
 def test_an_interrupted_run_keeps_the_first_samples_of_inputs_it_was_asking_again(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         # Interrupted after round 0's inputs and their first, disagreeing samples.
