@@ -3,8 +3,8 @@
 Inputs are checked for emptiness, copies of the demonstrations, exact and near duplicates
 (MinHash over word shingles, confirmed by exact Jaccard similarity), answers leaked into the
 input (a class name in its input is none), and replies that are not an input at all (chatter,
-the instruction restated, a label, code or JSON). Outputs are checked sample by sample before
-the self-consistency vote, and the chosen output against its input.
+the instruction restated, a label, code or JSON, a few words over and over). Outputs are checked
+sample by sample before the self-consistency vote, and the chosen output against its input.
 
 The format checks learn from the demonstrations what is normal for the task: a task whose
 inputs are JSON, or whose outputs appear inside their inputs (extraction), keeps such candidates.
@@ -31,6 +31,7 @@ CHATTER = "chatter instead of the requested item"
 INSTRUCTION_ECHO = "instruction restated instead of an input"
 LABEL_AS_INPUT = "a demonstration's output instead of an input"
 MARKUP = "code or JSON instead of the requested text"
+REPETITION = "the same words over and over"
 EMPTY_OUTPUT = "empty output"
 OUTSIDE_LABELS = "not one of the task's labels"
 
@@ -45,6 +46,12 @@ _CHATTER = re.compile(
 _MARKUP = re.compile(r"^\s*(```|[{\[]|<[a-z!/])|```", re.IGNORECASE)
 _ANSWER_MARKER = re.compile(r"\b(answer|output|label|solution)\s*:", re.IGNORECASE)
 _EDGE_PUNCTUATION = " \t\n\"'`.,;:!?"
+# Words said over and over back to back, as a teacher stuck in a loop writes them (the 1.5B teacher
+# wrote German tweets of "@user" 40 times, or of three hashtags again and again): a unit of up to
+# six words, at least four times and eight words in all ("ha ha ha ha" and "no no no no" pass).
+_LOOP_UNIT_WORDS = 6
+_LOOP_COPIES = 4
+_LOOP_WORDS = 8
 # The smallest prime above 2**32: (a * x + b) mod p, with a and b below 2**31 and x a 32-bit hash,
 # is a universal hash family whose arithmetic fits in 64 bits.
 _PRIME = 4_294_967_311
@@ -53,6 +60,19 @@ _PRIME = 4_294_967_311
 def normalize(text: str) -> str:
     """The key of exact duplicates: casefolded, spaces collapsed, edge quotes and punctuation dropped."""
     return " ".join(text.casefold().split()).strip(_EDGE_PUNCTUATION)
+
+
+def repeats_itself(text: str) -> bool:
+    """Whether `text` holds a run of the same few words over and over (case and signs aside)."""
+    words = _WORD.findall(text.casefold())
+    for size in range(1, _LOOP_UNIT_WORDS + 1):
+        copies = max(_LOOP_COPIES, -(-_LOOP_WORDS // size))
+        span = size * copies
+        for start in range(len(words) - span + 1):
+            unit = words[start : start + size]
+            if all(words[start + k * size : start + (k + 1) * size] == unit for k in range(1, copies)):
+                return True
+    return False
 
 
 def shingles(text: str) -> frozenset[str]:
@@ -135,6 +155,7 @@ class _DemonstrationStyle:
         self.chatty = any(_CHATTER.search(t.strip()) for t in texts)
         self.markup = any(_MARKUP.search(t) for t in texts)
         self.markers = {m.group(1).casefold() for t in texts for m in _ANSWER_MARKER.finditer(t)}
+        self.loops = any(repeats_itself(t) for t in texts)
 
     def format_rejection(self, text: str) -> str | None:
         """Why `text` is not an item of the requested kind, or None."""
@@ -142,6 +163,8 @@ class _DemonstrationStyle:
             return CHATTER
         if _MARKUP.search(text) and not self.markup:
             return MARKUP
+        if not self.loops and repeats_itself(text):
+            return REPETITION
         return None
 
 

@@ -33,6 +33,13 @@ INT8_FROM_PARAMETERS = 1_000_000_000
 # teacher 30 points on tickets and 12.5 on dates; with a scale per output row on every layer
 # instead, 2.5 points on each.
 FLOAT32_LAYERS = ("down_proj",)
+# A sequence that ends in the same unit of at most LOOP_UNIT_TOKENS tokens, LOOP_COPIES times or
+# more and LOOP_TOKENS tokens in all, is ended: it would repeat the unit to its token limit, and a
+# padded wave lasts as long as its longest sequence. The 1.5B teacher wrote German tweets of
+# "@user" forty times over, and of three hashtags again and again (docs/BENCHMARKS.md).
+LOOP_UNIT_TOKENS = 12
+LOOP_COPIES = 4
+LOOP_TOKENS = 16
 
 
 class LocalTeacher:
@@ -116,8 +123,7 @@ class LocalTeacher:
             if cache is not None:
                 kwargs |= {"num_return_sequences": 1, "cache": cache}
             prompt_length = batch["input_ids"].shape[1]
-            if params.stop:
-                kwargs["stopping_criteria"] = _stop_criteria(self._tokenizer, params.stop, prompt_length)
+            kwargs["stopping_criteria"] = _stop_criteria(self._tokenizer, params.stop, prompt_length)
             output = self._model.generate(**batch, **kwargs)
         generated = output[:, prompt_length:]
         per_prompt = generated.shape[0] // len(prompts)
@@ -307,20 +313,32 @@ def _use_physical_cores(torch: Any) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+def ends_in_loop(tokens: Sequence[int]) -> bool:
+    """Whether `tokens` end in the same few tokens over and over (see LOOP_UNIT_TOKENS)."""
+    for size in range(1, LOOP_UNIT_TOKENS + 1):
+        span = size * max(LOOP_COPIES, -(-LOOP_TOKENS // size))
+        tail = list(tokens[-span:])
+        if len(tail) == span and tail == tail[:size] * (span // size):
+            return True
+    return False
+
+
 def _stop_criteria(tokenizer: Any, stop: Sequence[str], prompt_length: int) -> Any:
-    """Criteria that end each sequence once its generated text holds a stop string.
+    """Criteria that end each sequence once its generated text holds a stop string, or loops.
 
     transformers' own `stop_strings` also match across the end of the prompt (a prompt ending in
     ":" and a stop "::" end generation at a lone ":"), so only the generated tokens are looked at.
     Each step decodes only the sequences still running, and of those only the last few tokens: a
     stop string of k characters that the newest token completes lies within the last k tokens.
     Decoding every whole sequence at every step cost as much as a small model's forward pass.
-    The text itself is cut in `LocalTeacher._completion`.
+    The text itself is cut in `LocalTeacher._completion`. A sequence stuck in a loop
+    (`ends_in_loop`) ends too, with the loop's first copies in its text for the caller to judge.
     """
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    window = max(len(s) for s in stop) + 1
+    window = max((len(s) for s in stop), default=0) + 1
+    loop_window = LOOP_UNIT_TOKENS * LOOP_COPIES
 
     class StopInGeneratedText(StoppingCriteria):
         def __init__(self) -> None:
@@ -330,10 +348,15 @@ def _stop_criteria(tokenizer: Any, stop: Sequence[str], prompt_length: int) -> A
             if self.done is None:
                 self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             running = (~self.done).nonzero().flatten().tolist()
-            tails = input_ids[running, max(prompt_length, input_ids.shape[1] - window) :]
-            texts = tokenizer.batch_decode(tails, skip_special_tokens=True)
-            for row, text in zip(running, texts, strict=True):
-                if any(s in text for s in stop if s):
+            if stop:
+                tails = input_ids[running, max(prompt_length, input_ids.shape[1] - window) :]
+                texts = tokenizer.batch_decode(tails, skip_special_tokens=True)
+                for row, text in zip(running, texts, strict=True):
+                    if any(s in text for s in stop if s):
+                        self.done[row] = True
+            generated = input_ids[:, max(prompt_length, input_ids.shape[1] - loop_window) :].tolist()
+            for row in running:
+                if ends_in_loop(generated[row]):
                     self.done[row] = True
             return self.done.clone()
 

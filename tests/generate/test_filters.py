@@ -9,6 +9,7 @@ from p2m_lib.generate.filters import (
     OutputFilter,
     jaccard,
     normalize,
+    repeats_itself,
     shingles,
 )
 from p2m_lib.types import Example, TaskSpec
@@ -86,11 +87,35 @@ def test_near_duplicate_index_agrees_with_exact_jaccard_on_random_texts():
         ("x y z Answer: z y x", filters.ANSWER_LEAK),
         ("world morning good", filters.LABEL_AS_INPUT),
         ("Reverse the order of the words", filters.INSTRUCTION_ECHO),
+        ("@user " * 9 + "so true", filters.REPETITION),
         ("blue green red", None),
     ],
 )
 def test_input_filter_names_the_reason(candidate, reason):
     assert InputFilter(REVERSE).rejection(candidate) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "loops"),
+    [
+        ("@user " * 8 + "Hallo", True),
+        ("#MeinBezirk #sport #bezirk " + "#meinbezirk #sport #bezirk " * 3, True),
+        ("Das ist gut. " * 4, True),
+        # Emphasis is no loop: fewer than eight words, or fewer than four copies.
+        ("@user @user @user @user Hallo", False),
+        ("ha ha ha ha ha, no no no no", False),
+        ("Das ist gut. " * 3, False),
+        ("#MeinBezirk #sport #bezirk " * 3, False),
+        ("1994-03-07", False),
+    ],
+)
+def test_repeats_itself_finds_a_few_words_over_and_over(text, loops):
+    assert repeats_itself(text) is loops
+
+
+def test_inputs_may_repeat_themselves_when_the_demonstrations_do():
+    tweets = TaskSpec("Sentiment?", (Example("ahre " * 10, "neutral"), Example("great day", "positive")))
+    assert InputFilter(tweets).rejection("@user " * 9 + "so true") is None
 
 
 def test_input_filter_catches_duplicates_of_kept_inputs():

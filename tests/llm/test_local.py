@@ -10,7 +10,7 @@ from p2m_lib.embedded import embedded_model
 from p2m_lib.errors import P2MError
 from p2m_lib.llm import LocalTeacher, OpenAITeacher, Teacher, make_teacher
 from p2m_lib.llm.base import cut_at_stop
-from p2m_lib.llm.local import MIN_P, _stop_criteria
+from p2m_lib.llm.local import MIN_P, _stop_criteria, ends_in_loop
 from p2m_lib.types import SamplingParams
 
 PROMPTS = ["Input: the cat sat\nOutput:", "Translate: hello"]
@@ -241,6 +241,39 @@ def test_the_stop_check_decodes_only_the_tails_of_running_sequences(smollm2_toke
     assert first.tolist() == [False, True] and second.tolist() == [False, True]
     # Three tokens of the two rows, then three of the one still running: never whole sequences.
     assert decoded == [3, 3, 3]
+
+
+@pytest.mark.parametrize(
+    ("tokens", "loops"),
+    [
+        ([7] * 16, True),
+        ([1, 2, 3] + [4, 5] * 8, True),
+        (list(range(12)) * 4, True),
+        ([1, 2, 3, 4] * 4, True),
+        ([7] * 15, False),
+        ([4, 5] * 7 + [4], False),
+        (list(range(13)) * 4, False),
+        ([1, 2, 3, 4, 5, 6], False),
+    ],
+)
+def test_a_sequence_ends_in_a_loop_when_a_few_tokens_repeat_to_its_end(
+    tokens: list[int], loops: bool
+) -> None:
+    assert ends_in_loop(tokens) is loops
+
+
+def test_a_sequence_stuck_in_a_loop_stops_while_the_others_run(smollm2_tokenizer_dir: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    mention = tokenizer(" @user")["input_ids"]
+    words = tokenizer(" the cat sat on the mat and then it sat on the hat")["input_ids"]
+    [criteria] = _stop_criteria(tokenizer, [], prompt_length=1)
+    width = len(mention) * 8
+    rows = [[0] + mention * 8, [0] + (words * 3)[:width]]
+
+    assert criteria(torch.tensor(rows), scores=None).tolist() == [True, False]
 
 
 def test_samples_share_one_prefill_and_match_plain_decoding(tiny_teacher: LocalTeacher) -> None:
