@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import prompts
 from p2m_lib.generate.filters import InputFilter, OutputFilter
-from p2m_lib.generate.journal import EXAMPLES_FILE, RAW_FILE, Journal, read_jsonl
+from p2m_lib.generate.journal import Journal
+from p2m_lib.generate.state import GenerationState, load_state
 from p2m_lib.generate.strategies import (
     annealed_temperature,
     closed_label_set,
@@ -36,7 +37,7 @@ from p2m_lib.generate.strategies import (
     sample_demonstrations,
 )
 from p2m_lib.llm.base import is_chat
-from p2m_lib.llm.cost import CHARS_PER_TOKEN, Budget, Estimate, Price, PriceTable, estimate_tokens, price_of
+from p2m_lib.llm.cost import CHARS_PER_TOKEN, Budget, Estimate, PriceTable, estimate_tokens, price_of
 from p2m_lib.llm.engine import Job, StreamingTeacher
 from p2m_lib.progress import progress_bar
 from p2m_lib.types import Completion, Example, SamplingParams, TaskSpec, Usage
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Until a folder has this many replies of a kind, estimates assume these rates of passing the filters.
-_MIN_OBSERVED = 10
+# Until a folder has enough replies of a kind (`GenerationState.acceptance`), estimates assume
+# these rates of passing the filters.
 _ASSUMED_ACCEPTANCE = (0.8, 0.95)
 _STATUS_EVERY_S = 0.25
 MIN_REPLY_TOKENS = 16
@@ -81,31 +82,6 @@ class GenerationResult:
     faults: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class _State:
-    """What is on disk: accepted examples, what was spent, and inputs still waiting for outputs."""
-
-    examples: list[Example] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    cost: float = 0.0
-    rejected: Counter[str] = field(default_factory=Counter)
-    rounds: int = 0
-    pending_inputs: list[str] = field(default_factory=list)
-    # Pending inputs whose first samples disagreed, with those samples: the rest are asked for.
-    first_votes: dict[str, list[str]] = field(default_factory=dict)
-    # Per kind of request: replies on disk, and candidates that passed the filters.
-    replies: Counter[str] = field(default_factory=Counter)
-    passed: Counter[str] = field(default_factory=Counter)
-    # Accepted in raw.jsonl but not in examples.jsonl: a kill came between the two writes.
-    unrecorded: list[Example] = field(default_factory=list)
-
-    def acceptance(self, step: str, assumed: float) -> float:
-        """Candidates that pass the filters per `step` reply, observed or, with few replies, assumed."""
-        if self.replies[step] < _MIN_OBSERVED:
-            return assumed
-        return max(self.passed[step], 1) / self.replies[step]
-
-
 @dataclass(frozen=True)
 class _Ask:
     """What a job asks for, carried as its tag: a new input, or the output for `input`."""
@@ -114,48 +90,6 @@ class _Ask:
     round: int
     reserved: float
     input: str = ""
-
-
-def _load_state(folder: Path, price: Price | None) -> _State:
-    """Rebuild the state from raw.jsonl and examples.jsonl (missing files read as empty)."""
-    state = _State()
-    pending: dict[str, None] = {}
-    from_replies: list[Example] = []
-    for row in read_jsonl(folder / RAW_FILE):
-        _count_reply(state, row, price)
-        if row["step"] == "input":
-            pending.update(dict.fromkeys(row.get("accepted", [])))
-        elif row.get("asked_again"):
-            state.first_votes[row["input"]] = row["samples"]
-        else:
-            pending.pop(row["input"], None)
-            state.first_votes.pop(row["input"], None)
-            if row.get("output") is not None:
-                from_replies.append(Example(row["input"], row["output"]))
-    # As in the run that wrote them, inputs asked again come first.
-    state.pending_inputs = list(state.first_votes) + [p for p in pending if p not in state.first_votes]
-    on_disk = [Example(r["input"], r["output"]) for r in read_jsonl(folder / EXAMPLES_FILE)]
-    # raw.jsonl is written first: an example accepted just before a kill may be missing here.
-    recorded = set(on_disk)
-    state.unrecorded = [e for e in from_replies if e not in recorded]
-    state.examples = on_disk + state.unrecorded
-    return state
-
-
-def _count_reply(state: _State, row: dict[str, Any], price: Price | None) -> None:
-    usage = row.get("usage", {})
-    completion = Completion((), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-    state.usage = state.usage.add(completion)
-    # Rows written before costs were recorded are priced now.
-    fallback = (
-        price.cost(completion.prompt_tokens, completion.completion_tokens) if price is not None else 0.0
-    )
-    state.cost += row.get("cost", fallback)
-    state.rounds = max(state.rounds, row["round"] + 1)
-    state.rejected.update(row.get("rejected", []))
-    step = row["step"]
-    state.replies[step] += 1
-    state.passed[step] += len(row.get("accepted", [])) if step == "input" else row.get("output") is not None
 
 
 class DatasetGenerator:
@@ -197,7 +131,7 @@ class DatasetGenerator:
         """
         folder.mkdir(parents=True, exist_ok=True)
         price = price_of(self.teacher, self.prices)
-        state = _load_state(folder, price)
+        state = load_state(folder, price)
         budget = Budget(price, self.config.max_requests, self.max_cost, state.usage.requests, state.cost)
         resumed = len(state.examples)
         journal = Journal(folder)
@@ -228,7 +162,7 @@ class DatasetGenerator:
         """What generating into `folder` is expected to cost, from what is on disk; sends nothing."""
         config = self.config
         price = price_of(self.teacher, self.prices)
-        state = _load_state(folder, price)
+        state = load_state(folder, price)
         acceptance = (
             state.acceptance("input", _ASSUMED_ACCEPTANCE[0] * config.inputs_per_request),
             state.acceptance("output", _ASSUMED_ACCEPTANCE[1]),
@@ -319,7 +253,7 @@ class _Run:
         self,
         generator: DatasetGenerator,
         task: TaskSpec,
-        state: _State,
+        state: GenerationState,
         budget: Budget,
         journal: Journal,
         bar: Progress,
