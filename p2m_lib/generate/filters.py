@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from p2m_lib.generate.strategies import label_key, self_consistent_output
+from p2m_lib.llm.base import repeats_a_unit
 from p2m_lib.types import TaskSpec
 
 EMPTY_INPUT = "empty input"
@@ -64,15 +65,7 @@ def normalize(text: str) -> str:
 
 def repeats_itself(text: str) -> bool:
     """Whether `text` holds a run of the same few words over and over (case and signs aside)."""
-    words = _WORD.findall(text.casefold())
-    for size in range(1, _LOOP_UNIT_WORDS + 1):
-        copies = max(_LOOP_COPIES, -(-_LOOP_WORDS // size))
-        span = size * copies
-        for start in range(len(words) - span + 1):
-            unit = words[start : start + size]
-            if all(words[start + k * size : start + (k + 1) * size] == unit for k in range(1, copies)):
-                return True
-    return False
+    return repeats_a_unit(_WORD.findall(text.casefold()), _LOOP_UNIT_WORDS, _LOOP_COPIES, _LOOP_WORDS)
 
 
 def shingles(text: str) -> frozenset[str]:

@@ -61,6 +61,26 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[: min(positions)] if positions else text
 
 
+def repeats_a_unit(
+    items: Sequence[object], longest_unit: int, copies: int, length: int, at_end: bool = False
+) -> bool:
+    """Whether `items` (words, tokens) hold one unit of at most `longest_unit` items back to back,
+    at least `copies` times and `length` items in all: what a model stuck in a loop writes. With
+    `at_end`, only a run that ends `items` counts.
+    """
+    items = list(items)
+    for size in range(1, longest_unit + 1):
+        span = size * max(copies, -(-length // size))
+        starts = [len(items) - span] if at_end else range(len(items) - span + 1)
+        for start in starts:
+            unit = items[start : start + size]
+            if start >= 0 and all(
+                items[start + k * size : start + (k + 1) * size] == unit for k in range(1, span // size)
+            ):
+                return True
+    return False
+
+
 def first_json_object(reply: str) -> dict[str, Any] | None:
     """The first JSON object in an LLM's reply, or None.
 

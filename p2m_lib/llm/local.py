@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2m_lib.embedded import DEFAULT_TEACHER, EmbeddedModel, embedded_model, folder_bytes, model_folder
 from p2m_lib.errors import P2MError
-from p2m_lib.llm.base import cut_at_stop
+from p2m_lib.llm.base import cut_at_stop, repeats_a_unit
 from p2m_lib.types import Completion, SamplingParams
 
 if TYPE_CHECKING:
@@ -315,12 +315,7 @@ def _use_physical_cores(torch: Any) -> None:
 
 def ends_in_loop(tokens: Sequence[int]) -> bool:
     """Whether `tokens` end in the same few tokens over and over (see LOOP_UNIT_TOKENS)."""
-    for size in range(1, LOOP_UNIT_TOKENS + 1):
-        span = size * max(LOOP_COPIES, -(-LOOP_TOKENS // size))
-        tail = list(tokens[-span:])
-        if len(tail) == span and tail == tail[:size] * (span // size):
-            return True
-    return False
+    return repeats_a_unit(tokens, LOOP_UNIT_TOKENS, LOOP_COPIES, LOOP_TOKENS, at_end=True)
 
 
 def _stop_criteria(tokenizer: Any, stop: Sequence[str], prompt_length: int) -> Any:
@@ -354,9 +349,9 @@ def _stop_criteria(tokenizer: Any, stop: Sequence[str], prompt_length: int) -> A
                 for row, text in zip(running, texts, strict=True):
                     if any(s in text for s in stop if s):
                         self.done[row] = True
-            generated = input_ids[:, max(prompt_length, input_ids.shape[1] - loop_window) :].tolist()
-            for row in running:
-                if ends_in_loop(generated[row]):
+            generated = input_ids[running, max(prompt_length, input_ids.shape[1] - loop_window) :]
+            for row, tokens in zip(running, generated.tolist(), strict=True):
+                if ends_in_loop(tokens):
                     self.done[row] = True
             return self.done.clone()
 
