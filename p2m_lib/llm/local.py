@@ -25,14 +25,10 @@ MIN_SHARED_TOKENS = 16
 # non-words and rambled to its token limit, which held up whole waves (docs/BENCHMARKS.md, Quality).
 MIN_P = 0.1
 # Without native bfloat16 (a CPU with AVX2 alone, such as a 2-core AMD EPYC of this project's) a
-# model this large is computed in int8 (`_int8_linear_layers`): float32 gave the 1.5B teacher 9.7
+# model this large is computed in int8 (`p2m_lib.llm.int8`): float32 gave the 1.5B teacher 9.7
 # tokens/s on 32 sequences, int8 30.5, the same scores on two test sets (docs/BENCHMARKS.md). Smaller
 # models stay in float32: the same-size baseline must be the student as it is.
 INT8_FROM_PARAMETERS = 1_000_000_000
-# Quantized too, the MLP's down projection (which reads the largest activations) cost the 1.5B
-# teacher 30 points on tickets and 12.5 on dates; with a scale per output row on every layer
-# instead, 2.5 points on each.
-FLOAT32_LAYERS = ("down_proj",)
 # A sequence that ends in the same unit of at most LOOP_UNIT_TOKENS tokens, LOOP_COPIES times or
 # more and LOOP_TOKENS tokens in all, is ended: it would repeat the unit to its token limit, and a
 # padded wave lasts as long as its longest sequence. The 1.5B teacher wrote German tweets of
@@ -235,6 +231,7 @@ class LocalTeacher:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from p2m_lib.hardware import bf16_supported
+        from p2m_lib.llm.int8 import quantize_linear_layers
         from p2m_lib.progress import console, quiet_transformers
 
         folder, gguf_file = self._source(console.log)
@@ -254,7 +251,7 @@ class LocalTeacher:
                 f"{self.name}: no native bfloat16 on this machine (AMX, AVX512-BF16), so its linear "
                 "layers compute in int8; expect generation several times slower than with them"
             )
-            _int8_linear_layers(model)
+            quantize_linear_layers(model)
         _use_physical_cores(torch)
         self._tokenizer = tokenizer
         self._model = model.eval()
@@ -283,24 +280,6 @@ def _shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     while length < shortest and all(row[length] == rows[0][length] for row in rows):
         length += 1
     return length
-
-
-def _int8_linear_layers(model: Any) -> None:
-    """Compute `model`'s linear layers in int8 (one scale for a layer's weights, one for each
-    call's activations), in place, except those named in FLOAT32_LAYERS."""
-    import warnings
-
-    import torch
-
-    layers = {
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and not name.endswith(FLOAT32_LAYERS)
-    }
-    with warnings.catch_warnings():
-        # Deprecated in favour of torchao, which is not a dependency; it works in torch 2.13.
-        warnings.simplefilter("ignore")
-        torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8, inplace=True)
 
 
 def _use_physical_cores(torch: Any) -> None:

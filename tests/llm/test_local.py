@@ -393,7 +393,7 @@ def test_the_default_embedded_teacher_answers_in_the_users_layout() -> None:
     [(False, 1, True), (False, 10**12, False), (True, 1, False)],
     ids=["float32-and-large-enough", "float32-but-small", "native-bf16"],
 )
-def test_without_native_bf16_a_large_models_linear_layers_but_the_down_projection_compute_in_int8(
+def test_without_native_bf16_a_large_models_linear_layers_compute_in_int8(
     tiny_causal_lm_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -404,6 +404,8 @@ def test_without_native_bf16_a_large_models_linear_layers_but_the_down_projectio
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
+    from p2m_lib.llm.int8 import OutlierSplitLinear
+
     monkeypatch.setattr("p2m_lib.hardware.bf16_supported", lambda: bf16)
     monkeypatch.setattr("p2m_lib.llm.local.INT8_FROM_PARAMETERS", int8_from)
     teacher = LocalTeacher(tiny_causal_lm_dir)
@@ -413,7 +415,8 @@ def test_without_native_bf16_a_large_models_linear_layers_but_the_down_projectio
     layers = dict(teacher._model.named_modules())
     assert isinstance(layers["model.layers.0.self_attn.q_proj"], Int8Linear) is quantized
     assert isinstance(layers["model.layers.1.mlp.up_proj"], Int8Linear) is quantized
-    assert type(layers["model.layers.1.mlp.down_proj"]) is torch.nn.Linear
+    down_projection = type(layers["model.layers.1.mlp.down_proj"])
+    assert down_projection is (OutlierSplitLinear if quantized else torch.nn.Linear)
     said = " ".join(capsys.readouterr().err.split())  # rich wraps the line and adds its source
     assert ("no native bfloat16 on this machine" in said) is quantized
     assert ("linear layers compute in int8" in said) is quantized
