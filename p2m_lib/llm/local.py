@@ -26,7 +26,9 @@ MIN_SHARED_TOKENS = 16
 MIN_P = 0.1
 # Without native bfloat16 (a CPU with AVX2 alone, such as a 2-core AMD EPYC of this project's) a
 # model this large is computed in int8 (`p2m_lib.llm.int8`): float32 gave the 1.5B teacher 9.7
-# tokens/s on 32 sequences, int8 30.5, the same scores on two test sets (docs/BENCHMARKS.md). Smaller
+# tokens/s on 32 sequences, int8 with the down projection still in float32 30.5, the same scores on
+# two test sets; the split down projection since shortened a labelling wave from 23.5 s to 15 to
+# 21 s at the same scores (docs/BENCHMARKS.md). Smaller
 # models stay in float32: the same-size baseline must be the student as it is.
 INT8_FROM_PARAMETERS = 1_000_000_000
 # A sequence that ends in the same unit of at most LOOP_UNIT_TOKENS tokens, LOOP_COPIES times or
