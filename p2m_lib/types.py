@@ -93,6 +93,10 @@ class SamplingParams:
     `instruction` marks a prompt to obey rather than a pattern to continue (the JSON parse, the
     rerank, HyDE, the column choice): a teacher that continues raw text presents it as a chat
     turn in its own template; one that always chats (a remote model) sends it as it does any prompt.
+
+    `first_line` says that the caller keeps only the reply's first line of text
+    (`p2m_lib.llm.base.first_text_line`), so a teacher may end a sequence as soon as that line has
+    ended: the local teacher does, an endpoint cannot be told (its reply is read the same way).
     """
 
     n: int = 1
@@ -100,6 +104,7 @@ class SamplingParams:
     max_tokens: int = 64
     stop: tuple[str, ...] = ()
     instruction: bool = False
+    first_line: bool = False
 
 
 @dataclass(frozen=True)

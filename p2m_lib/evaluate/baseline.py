@@ -19,6 +19,7 @@ from p2m_lib.types import INPUT_SLOT, SamplingParams, TaskSpec
 if TYPE_CHECKING:
     from p2m_lib.llm.base import Teacher
 
+
 def baseline_prompt(task: TaskSpec, text: str, chat: bool = False) -> str:
     """The user's prompt, unchanged, then the bare input `text` presented in the prompt's layout."""
     layout = task.layout
@@ -48,7 +49,9 @@ def teacher_predictions(
             (a local teacher's `wave_sequences`), else 8.
     """
     batch_size = batch_size or batch_size_for(teacher)
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, stop=baseline_stops(task))
+    params = SamplingParams(
+        n=1, temperature=0.0, max_tokens=max_tokens, stop=baseline_stops(task), first_line=True
+    )
     chat = is_chat(teacher)
     answers: list[str] = []
     with progress_bar("teacher baseline", total=len(inputs)) as bar:

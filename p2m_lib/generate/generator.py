@@ -353,6 +353,7 @@ class _Run:
             self.config.label_temperature,
             self._reply_budget(max((len(e.output) for e in self.task.examples), default=0)),
             prompts.OUTPUT_STOP,
+            first_line=True,
         )
         jobs = self._reserve("output", prompt_list, params, inputs)
         del self.state.pending_inputs[: len(jobs)]

@@ -12,16 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from p2m_lib.llm.base import first_text_line
 from p2m_lib.types import Example
 
 # A capable chat model answers a bare pattern with chatter; this line keeps it on the pattern.
 CHAT_PREAMBLE = "Continue the pattern below. Reply with only the text that comes next, nothing else.\n\n"
 INPUT_STOP = ("\nOutput:", "\nInput:", "\n\n")
 # Not a bare "\n": the small teacher often starts its answer on a new line after "Output:".
-# The answer is the first non-empty line of what comes before the next block.
+# The answer is the first non-empty line of what comes before the next block; output requests ask
+# for `first_line` too, so that a local teacher stops once that line has ended.
 OUTPUT_STOP = ("\nInput:", "\n\n")
 _INPUT_LABEL = re.compile(r"^\s*input\s*:\s*", re.IGNORECASE)
-_LEADING_LABEL = re.compile(r"^\s*(?:input|output)\s*:\s*", re.IGNORECASE)
 _OUTPUT_LABEL = re.compile(r"\boutput\s*:", re.IGNORECASE)
 
 
@@ -52,8 +53,4 @@ def extract_input(reply: str) -> str:
 
 def extract_output(reply: str) -> str:
     """The output in a reply: its first non-empty line, a repeated "Output:" label dropped."""
-    for line in reply.strip().splitlines():
-        line = _LEADING_LABEL.sub("", line, count=1).strip()
-        if line:
-            return line
-    return ""
+    return first_text_line(reply)[0]

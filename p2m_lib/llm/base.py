@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,6 +60,22 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Return `text` up to (not including) the earliest occurrence of any stop string."""
     positions = [index for index in (text.find(s) for s in stop if s) if index >= 0]
     return text[: min(positions)] if positions else text
+
+
+# A reply may repeat the label its prompt ended with ("Output: 17" after "Output:").
+_LEADING_LABEL = re.compile(r"^\s*(?:input|output)\s*:\s*", re.IGNORECASE)
+
+
+def first_text_line(reply: str) -> tuple[str, bool]:
+    """The first line of `reply` with text, a repeated "Input:" or "Output:" label dropped, and
+    whether that line has ended: once a line break follows it, nothing the reply goes on to say
+    changes it. ("", False) while no line holds text.
+    """
+    for line in reply.splitlines(keepends=True):
+        text = _LEADING_LABEL.sub("", line, count=1).strip()
+        if text:
+            return text, line.splitlines()[0] != line
+    return "", False
 
 
 def repeats_a_unit(

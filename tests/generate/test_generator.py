@@ -148,6 +148,14 @@ def test_input_temperature_is_annealed_across_rounds_and_labels_sampled_at_their
     assert label_temperatures == {0.3}
 
 
+def test_labels_are_asked_for_their_first_line_and_inputs_in_full(tmp_path):
+    # An output is the reply's first line of text, so a teacher may stop there; an input may span lines.
+    teacher = ScriptedTeacher()
+    DatasetGenerator(teacher, CONFIG).generate(TASK, tmp_path)
+    asked = {(prompts[0].endswith("Input:"), params.first_line) for prompts, params in teacher.calls}
+    assert asked == {(True, False), (False, True)}
+
+
 def test_duplicate_and_copied_inputs_are_rejected_and_counted(tmp_path):
     teacher = ScriptedTeacher(inputs=["2", "7", "7", "", "8", "9", "10", "11"])
     result = DatasetGenerator(teacher, replace(CONFIG, num_examples=4)).generate(TASK, tmp_path)

@@ -9,8 +9,8 @@ import pytest
 from p2m_lib.embedded import embedded_model
 from p2m_lib.errors import P2MError
 from p2m_lib.llm import LocalTeacher, OpenAITeacher, Teacher, make_teacher
-from p2m_lib.llm.base import cut_at_stop
-from p2m_lib.llm.local import MIN_P, _stop_criteria, ends_in_loop
+from p2m_lib.llm.base import cut_at_stop, first_text_line
+from p2m_lib.llm.local import MIN_P, _stop_criteria, ends_in_loop, length_groups
 from p2m_lib.types import SamplingParams
 
 PROMPTS = ["Input: the cat sat\nOutput:", "Translate: hello"]
@@ -99,6 +99,21 @@ def test_cut_at_stop_keeps_the_text_before_the_earliest_stop(
     text: str, stop: list[str], expected: str
 ) -> None:
     assert cut_at_stop(text, stop) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (" negative\nTo determine the sentiment", ("negative", True)),
+        ("\n\nOutput: 17\nInput: 3", ("17", True)),
+        ("Output:\n 2020-12-04", ("2020-12-04", False)),
+        ("Output:\n", ("", False)),
+        (" 2020-12-04\r\n", ("2020-12-04", True)),
+        ("  \n\n", ("", False)),
+    ],
+)
+def test_the_first_line_of_text_and_whether_it_has_ended(reply: str, expected: tuple[str, bool]) -> None:
+    assert first_text_line(reply) == expected
 
 
 def test_make_teacher_auto_is_the_default_embedded_teacher_without_a_base_url() -> None:
@@ -243,6 +258,28 @@ def test_the_stop_check_decodes_only_the_tails_of_running_sequences(smollm2_toke
     assert decoded == [3, 3, 3]
 
 
+def test_a_sequence_wanted_for_its_first_line_stops_when_that_line_ends(smollm2_tokenizer_dir: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    prompt = tokenizer("Input: a fine film\nOutput:")["input_ids"]
+    [criteria] = _stop_criteria(tokenizer, ["\n\n"], prompt_length=len(prompt), first_line=True)
+    [without] = _stop_criteria(tokenizer, ["\n\n"], prompt_length=len(prompt))
+    replies = [
+        " positive\nTo classify the sentiment",  # the label, then an explanation: ended
+        "\n positive",  # the answer on a new line, still being written
+        " Output:\n",  # a repeated label alone is no answer yet
+        " positive",
+    ]
+    rows = [prompt + tokenizer(reply)["input_ids"] for reply in replies]
+    width = max(len(row) for row in rows)
+    batch = torch.tensor([row + [tokenizer.eos_token_id] * (width - len(row)) for row in rows])
+
+    assert criteria(batch, scores=None).tolist() == [True, False, False, False]
+    assert without(batch, scores=None).tolist() == [False, False, False, False]
+
+
 @pytest.mark.parametrize(
     ("tokens", "loops"),
     [
@@ -318,10 +355,75 @@ def test_a_shared_beginning_is_read_once_and_each_prompt_answered_as_if_alone(
     assert [c.texts for c in batched] == [c.texts for c in alone]
     assert [c.texts for c in sampled] == [c.texts * 3 for c in alone]
     assert [c.prompt_tokens for c in batched] == [c.prompt_tokens for c in alone]
-    # The shared beginning is read by one row, then each prompt's own tokens by all three.
+    # The shared beginning is read by one row, then each prompt's own tokens but the last, the two
+    # short prompts together and the long one alone, so that no short one is padded to its length.
     shared = reads[0][1]
     assert reads[0][0] == 1 and shared >= 30
-    assert reads[1] == (3, max(c.prompt_tokens for c in alone) - shared - 1)
+    own = [c.prompt_tokens - shared for c in alone]
+    assert reads[1:3] == [(2, max(own[0], own[2]) - 1), (1, own[1] - 1)]
+
+
+def test_prompts_that_differ_in_their_last_token_alone_are_answered_as_if_alone(
+    tiny_teacher: LocalTeacher,
+) -> None:
+    head = "Count on from the number, one word a line, as in the examples below.\n\n1 two\n3 four\n"
+    prompts = [f"{head}{digit}" for digit in "57"]
+    near_greedy = SamplingParams(n=2, temperature=1e-6, max_tokens=4)
+    alone = [
+        tiny_teacher.complete([prompt], SamplingParams(temperature=0.0, max_tokens=4))[0]
+        for prompt in prompts
+    ]
+
+    sampled = tiny_teacher.complete(prompts, near_greedy)
+
+    assert [c.texts for c in sampled] == [c.texts * 2 for c in alone]
+
+
+@pytest.mark.parametrize(
+    "endings",
+    [
+        # Of similar length, the longer first: read as one group.
+        ["apple pear plum fig:", "dog cat cow:"],
+        # The same two, then a long one, read alone.
+        [
+            "apple pear plum fig:",
+            "dog cat cow:",
+            "the longest of these prompts by far, with many more words:",
+        ],
+    ],
+)
+def test_each_prompt_is_read_into_its_own_row_of_the_cache(
+    tiny_teacher: LocalTeacher, endings: list[str]
+) -> None:
+    import torch
+
+    head = "Continue the list of words below, one word a line, as in the examples.\n\n"
+    tiny_teacher.load()
+    rows = tiny_teacher._tokenizer([head + ending for ending in endings])["input_ids"]
+
+    with torch.inference_mode():
+        batch, cache = tiny_teacher._prefill(rows, 1)
+        for i, row in enumerate(rows):
+            ids = torch.tensor([row[:-1]])
+            alone = tiny_teacher._read(ids, torch.ones_like(ids), torch.arange(len(row) - 1)[None], None)
+            real = batch["attention_mask"][i, :-1].bool()
+            for layer, alone_layer in zip(cache.layers, alone.layers, strict=True):
+                assert torch.allclose(layer.keys[i][:, real], alone_layer.keys[0], atol=1e-5)
+                assert torch.allclose(layer.values[i][:, real], alone_layer.values[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "groups"),
+    [
+        ([5, 40, 6, 7, 38], [[0, 2, 3], [1, 4]]),
+        ([9, 8], [[0, 1]]),
+        ([10, 10, 11], [[0, 1, 2]]),
+        ([3], [[0]]),
+        ([1, 9], [[0], [1]]),
+    ],
+)
+def test_prompts_are_read_in_groups_of_similar_length(lengths: list[int], groups: list[list[int]]) -> None:
+    assert length_groups(lengths) == groups
 
 
 @pytest.fixture(scope="module")
