@@ -341,8 +341,8 @@ def _merged(caches: list[tuple[list[int], int, Any]], rows: int, shared: int, co
         return merged
     for layer_index, layer in enumerate(merged.layers):
         for name in ("keys", "values"):
-            part = getattr(layer, name)
-            full = part.new_zeros(rows, part.shape[1], columns, part.shape[3])
+            heads, _, size = getattr(layer, name).shape[1:]
+            full = getattr(layer, name).new_zeros(rows, heads, columns, size)
             for group, start, cache in caches:
                 part = getattr(cache.layers[layer_index], name)
                 index = torch.tensor(group)
@@ -397,16 +397,13 @@ def _stop_criteria(tokenizer: Any, stop: Sequence[str], prompt_length: int, firs
             if self.done is None:
                 self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             running = (~self.done).nonzero().flatten().tolist()
-            if stop:
-                tails = input_ids[running, max(prompt_length, input_ids.shape[1] - window) :]
-                texts = tokenizer.batch_decode(tails, skip_special_tokens=True)
+            if stop or first_line:
+                # One decoding serves both checks: the whole generated text where the first line
+                # is wanted, else the tail that a new stop string must lie in.
+                start = prompt_length if first_line else max(prompt_length, input_ids.shape[1] - window)
+                texts = tokenizer.batch_decode(input_ids[running, start:], skip_special_tokens=True)
                 for row, text in zip(running, texts, strict=True):
-                    if any(s in text for s in stop if s):
-                        self.done[row] = True
-            if first_line:
-                texts = tokenizer.batch_decode(input_ids[running, prompt_length:], skip_special_tokens=True)
-                for row, text in zip(running, texts, strict=True):
-                    if first_text_line(text)[1]:
+                    if any(s in text for s in stop if s) or (first_line and first_text_line(text)[1]):
                         self.done[row] = True
             generated = input_ids[running, max(prompt_length, input_ids.shape[1] - loop_window) :]
             for row, tokens in zip(running, generated.tolist(), strict=True):
