@@ -99,6 +99,7 @@ class LocalTeacher:
             self.capable = False
         self._model: Any = None
         self._tokenizer: Any = None
+        self._parameters = 0
 
     def __repr__(self) -> str:
         if self.embedded is not None:
@@ -272,13 +273,16 @@ class LocalTeacher:
             model = AutoModelForCausalLM.from_pretrained(
                 folder, dtype=dtype, trust_remote_code=False, **extra
             )
-        if dtype == torch.float32 and model.num_parameters() >= INT8_FROM_PARAMETERS:
+        parameters = model.num_parameters()
+        if dtype == torch.float32 and parameters >= INT8_FROM_PARAMETERS:
             console.log(
                 f"{self.name}: no native bfloat16 on this machine (AMX, AVX512-BF16), so its linear "
                 "layers compute in int8; expect generation several times slower than with them"
             )
             quantize_linear_layers(model)
         _use_physical_cores(torch)
+        # Counted before int8 layers would hide their packed weights from `parameters()`.
+        self._parameters = parameters
         self._tokenizer = tokenizer
         self._model = model.eval()
 
@@ -287,7 +291,7 @@ class LocalTeacher:
         self.load()
         folder, gguf_file = self._source(print)
         disk = (folder / gguf_file).stat().st_size if gguf_file else folder_bytes(folder)
-        return {"parameters": sum(p.numel() for p in self._model.parameters()), "disk_bytes": disk}
+        return {"parameters": self._parameters, "disk_bytes": disk}
 
     def _source(self, log: Any) -> tuple[Path, str | None]:
         """The folder to load from and the GGUF file in it, if any."""

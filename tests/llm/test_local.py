@@ -510,10 +510,15 @@ def test_without_native_bf16_a_large_models_linear_layers_compute_in_int8(
 
     monkeypatch.setattr("p2m_lib.hardware.bf16_supported", lambda: bf16)
     monkeypatch.setattr("p2m_lib.llm.local.INT8_FROM_PARAMETERS", int8_from)
+    from transformers import AutoModelForCausalLM
+
     teacher = LocalTeacher(tiny_causal_lm_dir)
 
     teacher.load()
 
+    # The footprint counts every weight, the int8 layers' packed ones too.
+    parameters = AutoModelForCausalLM.from_pretrained(tiny_causal_lm_dir).num_parameters()
+    assert teacher.footprint()["parameters"] == parameters
     layers = dict(teacher._model.named_modules())
     assert isinstance(layers["model.layers.0.self_attn.q_proj"], Int8Linear) is quantized
     assert isinstance(layers["model.layers.1.mlp.up_proj"], Int8Linear) is quantized
