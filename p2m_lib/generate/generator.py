@@ -4,7 +4,7 @@ Requests go out in waves. A wave asks for outputs when generated inputs are wait
 (several samples each, the self-consistent one kept; an input whose first samples disagree waits
 again for the rest), else for new inputs (few-shot diversity,
 annealed temperature). A teacher with only `complete` gets one wave at a time, a full batch (one
-padded generate call for the local model); a teacher that can `stream` (the OpenAI-compatible
+batch of sequences decoded together by the local model); a teacher that can `stream` (the OpenAI-compatible
 one) gets a wave whenever its engine has free slots, so the endpoint stays busy while replies
 come back.
 
@@ -282,7 +282,7 @@ class _Run:
         """Generate until done or out of budget; returns the engine's fault counts."""
         if isinstance(self.teacher, StreamingTeacher):
             return self.teacher.stream(self.next_jobs, self.on_reply, self.on_failure).faults()
-        # One batch at a time; a local batch costs one padded generate call whatever its size.
+        # One batch at a time: the local teacher decodes a batch's sequences together.
         while jobs := self.next_jobs(self._wave_prompts(), fill_batch=True):
             completions = self.teacher.complete([job.prompt for job in jobs], jobs[0].params)
             for job, completion in zip(jobs, completions, strict=True):

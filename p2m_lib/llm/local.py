@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from p2m_lib.types import Completion, SamplingParams
 if TYPE_CHECKING:
     import torch
 
-# Sequences per generate call that kept both cores of the reference machine busy without running
+# Sequences per wave (one `complete` call) that kept both cores of the reference machine busy without running
 # out of cache: 10 prompts of 3 samples each answered at 1.2 s a prompt, 5 at 1.5 s (docs/BENCHMARKS.md).
 WAVE_SEQUENCES = 32
 # A shared beginning shorter than this is read with each prompt: not worth a separate pass.
@@ -36,8 +36,8 @@ MIN_P = 0.1
 # models stay in float32: the same-size baseline must be the student as it is.
 INT8_FROM_PARAMETERS = 1_000_000_000
 # A sequence that ends in the same unit of at most LOOP_UNIT_TOKENS tokens, LOOP_COPIES times or
-# more and LOOP_TOKENS tokens in all, is ended: it would repeat the unit to its token limit, and a
-# padded wave lasts as long as its longest sequence. The 1.5B teacher wrote German tweets of
+# more and LOOP_TOKENS tokens in all, is ended: it would repeat the unit to its token limit, and
+# the wave would last as long as it. The 1.5B teacher wrote German tweets of
 # "@user" forty times over, and of three hashtags again and again (docs/BENCHMARKS.md).
 LOOP_UNIT_TOKENS = 12
 LOOP_COPIES = 4
@@ -63,7 +63,7 @@ class LocalTeacher:
         capable: Whether callers may ask for JSON and judgements: the embedded model's own flag;
             False for a folder or file, whose abilities p2m does not know.
         chat: Always False: few-shot prompts are continued, not answered as chat messages.
-        wave_sequences: How many sequences one generate call should hold to keep the cores busy.
+        wave_sequences: How many sequences one `complete` call should hold to keep the cores busy.
         reranks: Always False: asked to reorder retrieved datasets, the embedded teacher answered
             "none" or the order it was given (docs/BENCHMARKS.md, Retrieval).
     """
@@ -99,6 +99,7 @@ class LocalTeacher:
             self.capable = False
         self._model: Any = None
         self._tokenizer: Any = None
+        self._end_tokens: set[int] = set()
         self._parameters = 0
 
     def __repr__(self) -> str:
@@ -107,7 +108,7 @@ class LocalTeacher:
         return f"LocalTeacher(model_dir={self.model_dir!r}, gguf_file={self.gguf_file!r})"
 
     def complete(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
-        """Continue every prompt `params.n` times in one padded batch; see `Teacher.complete`.
+        """Continue every prompt `params.n` times in one batch; see `Teacher.complete`.
 
         Sampling happens when `params.temperature` > 0, among the tokens that pass `MIN_P`; at 0
         decoding is greedy and the one greedy text is repeated `params.n` times.
@@ -120,20 +121,13 @@ class LocalTeacher:
         if params.instruction:
             prompts = [self._chat_turn(prompt) for prompt in prompts]
         rows = self._tokenizer(list(prompts))["input_ids"]
-        kwargs = self._generate_kwargs(params)
+        # Greedy decoding would write the same text n times: it runs once, `_completion` repeats it.
+        samples = params.n if params.temperature > 0 else 1
         with torch.inference_mode():
-            batch, cache = self._prefill(rows, kwargs["num_return_sequences"])
-            if cache is not None:
-                kwargs |= {"num_return_sequences": 1, "cache": cache}
-            prompt_length = batch["input_ids"].shape[1]
-            kwargs["stopping_criteria"] = _stop_criteria(
-                self._tokenizer, params.stop, prompt_length, params.first_line
-            )
-            output = self._model.generate(**batch, **kwargs)
-        generated = output[:, prompt_length:]
-        per_prompt = generated.shape[0] // len(prompts)
+            batch, cache = self._prefill(rows, samples)
+            replies = self._decode(batch, cache, params)
         return [
-            self._completion(generated[i * per_prompt : (i + 1) * per_prompt], len(rows[i]), params)
+            self._completion(replies[i * samples : (i + 1) * samples], len(rows[i]), params)
             for i in range(len(prompts))
         ]
 
@@ -145,37 +139,22 @@ class LocalTeacher:
         turn = [{"role": "user", "content": instruction}]
         return self._tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
 
-    def _generate_kwargs(self, params: SamplingParams) -> dict[str, Any]:
-        sampling = params.temperature > 0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": params.max_tokens,
-            "do_sample": sampling,
-            # transformers refuses several greedy sequences; `_completion` repeats the one instead.
-            "num_return_sequences": params.n if sampling else 1,
-            "pad_token_id": self._tokenizer.pad_token_id,
-        }
-        if sampling:
-            # min-p alone truncates: transformers' default top-k of 50 would cut in as well.
-            kwargs |= {"temperature": params.temperature, "min_p": MIN_P, "top_k": 0}
-        return kwargs
-
     def _prefill(self, rows: list[list[int]], n: int) -> tuple[dict[str, torch.Tensor], Any]:
-        """The batch for `generate`, with its prompts read into a cache where that saves work.
+        """The batch of `rows`, each repeated for its n samples, with all but its last column read.
 
         Reading (prefill) is most of the work for short answers after a few-shot prompt, and
-        `generate` reads every prompt in full, n times over for n samples. Here the tokens that
-        all prompts begin with (the instruction and the user's demonstrations, when the teacher
-        labels a wave of inputs) are read once, the rest of each prompt but its last token once
-        per prompt, and the cache is repeated for the n samples; `generate` then reads only the
-        last token of each. Each row is the shared beginning, padding, then the prompt's own
+        transformers' `generate` reads every prompt in full, n times over for n samples. Here the
+        tokens that all prompts begin with (the instruction and the user's demonstrations, when
+        the teacher labels a wave of inputs) are read once, the rest of each prompt but its last
+        token once per prompt, and the cache is repeated for the n samples; `_decode` then reads
+        only the last token of each. Each row is the shared beginning, padding, then the prompt's own
         tokens, positions counting real tokens only, so every prompt is continued as if alone.
         The prompts' own tokens are read in groups of similar length (`length_groups`), each
         padded to its own longest: read together, one long input among short ones made every row
         as long as it (an SST-2 labelling wave: 42 s, 13 s without that one input).
 
         Returns:
-            The batch (input ids, attention mask), and the cache of all but its last column, or
-            None when there is nothing worth reading ahead (one prompt, one sample).
+            The batch (input ids, attention mask) and the cache of all but its last column.
         """
         import torch
 
@@ -190,8 +169,8 @@ class LocalTeacher:
             [[1] * shared + [0] * (width - len(row) + shared) + [1] * (len(row) - shared) for row in rows]
         )
         batch = {"input_ids": ids, "attention_mask": mask}
-        if (shared == 0 and n == 1) or ids.shape[1] < 2:
-            return batch, None
+        if ids.shape[1] < 2:
+            return _repeated(batch, _empty_cache(), n)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         prefix = None
         if shared:
@@ -213,11 +192,49 @@ class LocalTeacher:
             else:
                 start = columns
             caches.append((group, start, cache))
-        cache = _merged(caches, len(rows), shared, columns)
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-            batch = {key: value.repeat_interleave(n, dim=0) for key, value in batch.items()}
-        return batch, cache
+        return _repeated(batch, _merged(caches, len(rows), shared, columns), n)
+
+    def _decode(self, batch: dict[str, torch.Tensor], cache: Any, params: SamplingParams) -> list[list[int]]:
+        """Each row's reply tokens, one token a step for the rows still running, from the batch
+        and cache that `_prefill` returns.
+
+        A row leaves the batch, and its cache, as soon as its reply has ended. transformers'
+        `generate` computes every row until the last has ended: in waves of 8 SST-2 prompts x 4
+        sampled inputs, 64% of the positions it computed came after a row's input had ended (the
+        longest ran to 40 to 60 tokens, most ended after 12 to 25). A step of the int8 teacher
+        costs in proportion to its rows on 2 cores (0.76 s at 32, 0.38 s at 16), so the rows
+        left are what a step costs: such a wave took 77 s, now 37 to 53 s (docs/BENCHMARKS.md).
+        """
+        import torch
+
+        reply_ended = _reply_end(self._tokenizer, params.stop, params.first_line)
+        mask = batch["attention_mask"]
+        positions = mask.sum(dim=1, keepdim=True) - 1
+        step_ids = batch["input_ids"][:, -1:]
+        running = list(range(mask.shape[0]))
+        replies: list[list[int]] = [[] for _ in running]
+        for _ in range(params.max_tokens):
+            output = self._model(
+                input_ids=step_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+            )
+            tokens = _next_tokens(output.logits[:, -1].float(), params.temperature)
+            still = []
+            for index, (row, token) in enumerate(zip(running, tokens.tolist(), strict=True)):
+                if token not in self._end_tokens:
+                    replies[row].append(token)
+                    if not reply_ended(replies[row]):
+                        still.append(index)
+            if not still:
+                break
+            if len(still) < len(running):
+                keep = torch.tensor(still)
+                cache.batch_select_indices(keep)
+                mask, positions, tokens = mask[keep], positions[keep], tokens[keep]
+                running = [running[i] for i in still]
+            mask = torch.cat([mask, mask.new_ones(len(running), 1)], dim=1)
+            positions = positions + 1
+            step_ids = tokens[:, None]
+        return replies
 
     def _read(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any) -> Any:
         """The cache after reading `ids` on top of `cache`; `mask` covers the cache's tokens too."""
@@ -232,23 +249,18 @@ class LocalTeacher:
         )
         return output.cache
 
-    def _completion(self, sequences: torch.Tensor, prompt_tokens: int, params: SamplingParams) -> Completion:
-        rows = sequences.tolist()
-        token_counts = [self._count_generated(row) for row in rows]
+    def _completion(self, replies: list[list[int]], prompt_tokens: int, params: SamplingParams) -> Completion:
         texts = [
-            cut_at_stop(self._tokenizer.decode(row[:count], skip_special_tokens=True), params.stop)
-            for row, count in zip(rows, token_counts, strict=True)
+            cut_at_stop(self._tokenizer.decode(reply, skip_special_tokens=True), params.stop)
+            for reply in replies
         ]
         # Greedy decoding ran once: its text stands for all n samples, its tokens count once.
         repeats = 1 if len(texts) == params.n else params.n
         return Completion(
-            texts=tuple(texts * repeats), prompt_tokens=prompt_tokens, completion_tokens=sum(token_counts)
+            texts=tuple(texts * repeats),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=sum(len(reply) for reply in replies),
         )
-
-    def _count_generated(self, sequence: list[int]) -> int:
-        """Tokens generated before the first end-of-sequence or padding token."""
-        ends = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id} - {None}
-        return next((i for i, token in enumerate(sequence) if token in ends), len(sequence))
 
     def load(self) -> None:
         """Load the model now; `complete` loads it on first use otherwise."""
@@ -284,6 +296,12 @@ class LocalTeacher:
         # Counted before int8 layers would hide their packed weights from `parameters()`.
         self._parameters = parameters
         self._tokenizer = tokenizer
+        # A reply ends at the end-of-sequence token, the model's own or its tokenizer's, or at
+        # padding (Qwen's base end of text, which it may write when continuing raw text).
+        ends = model.generation_config.eos_token_id
+        self._end_tokens = {tokenizer.eos_token_id, tokenizer.pad_token_id} | set(
+            ends if isinstance(ends, list) else [ends]
+        ) - {None}
         self._model = model.eval()
 
     def footprint(self) -> dict[str, int]:
@@ -371,48 +389,47 @@ def ends_in_loop(tokens: Sequence[int]) -> bool:
     return repeats_a_unit(tokens, LOOP_UNIT_TOKENS, LOOP_COPIES, LOOP_TOKENS, at_end=True)
 
 
-def _stop_criteria(tokenizer: Any, stop: Sequence[str], prompt_length: int, first_line: bool = False) -> Any:
-    """Criteria that end each sequence once its generated text holds a stop string, or loops, or
-    (with `first_line`) once its first line of text has ended.
+def _repeated(batch: dict[str, torch.Tensor], cache: Any, n: int) -> tuple[dict[str, torch.Tensor], Any]:
+    """The batch and cache with each row repeated n times in place, for n samples of each prompt."""
+    if n > 1:
+        cache.batch_repeat_interleave(n)
+        batch = {key: value.repeat_interleave(n, dim=0) for key, value in batch.items()}
+    return batch, cache
 
-    transformers' own `stop_strings` also match across the end of the prompt (a prompt ending in
-    ":" and a stop "::" end generation at a lone ":"), so only the generated tokens are looked at.
-    Each step decodes only the sequences still running, and of those only the last few tokens: a
-    stop string of k characters that the newest token completes lies within the last k tokens.
-    Decoding every whole sequence at every step cost as much as a small model's forward pass.
-    The text itself is cut in `LocalTeacher._completion`. A sequence stuck in a loop
-    (`ends_in_loop`) ends too, with the loop's first copies in its text for the caller to judge.
-    With `first_line`, the generated text of each running sequence is decoded whole (the line may
-    have begun anywhere in it; replies wanted for a line are short): the 1.5B teacher follows a
-    label with a new line of explanation or code until its token limit in a third of SST-2's
-    samples, and a padded wave lasts as long as its longest sequence (docs/BENCHMARKS.md).
-    """
+
+def _next_tokens(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """One token for each row of `logits`: the likeliest at temperature 0, else one sampled among
+    the tokens at least MIN_P as likely as the likeliest."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
 
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probabilities = torch.softmax(logits / temperature, dim=-1)
+    floor = MIN_P * probabilities.max(dim=-1, keepdim=True).values
+    return torch.multinomial(probabilities.where(probabilities >= floor, 0.0), 1).flatten()
+
+
+def _reply_end(tokenizer: Any, stop: Sequence[str], first_line: bool = False) -> Callable[[list[int]], bool]:
+    """A check of whether a reply, given its tokens so far, has ended: its text holds a stop
+    string, or it loops, or (with `first_line`) its first line of text has ended.
+
+    Only a stop string's length of the reply's last tokens is decoded: a stop string of k
+    characters that the newest token completes lies within the last k tokens. Decoding every whole
+    sequence at every step cost as much as a small model's forward pass. The text itself is cut in
+    `LocalTeacher._completion`. A reply stuck in a loop (`ends_in_loop`) ends too, with the loop's
+    first copies in its text for the caller to judge. With `first_line`, the whole reply is decoded
+    (the line may have begun anywhere in it; replies wanted for a line are short): the 1.5B teacher
+    follows a label with a new line of explanation or code until its token limit in a third of
+    SST-2's samples (docs/BENCHMARKS.md).
+    """
     window = max((len(s) for s in stop), default=0) + 1
     loop_window = LOOP_UNIT_TOKENS * LOOP_COPIES
 
-    class StopInGeneratedText(StoppingCriteria):
-        def __init__(self) -> None:
-            self.done: torch.Tensor | None = None
+    def ended(reply: list[int]) -> bool:
+        if stop or first_line:
+            text = tokenizer.decode(reply if first_line else reply[-window:], skip_special_tokens=True)
+            if any(s in text for s in stop if s) or (first_line and first_text_line(text)[1]):
+                return True
+        return ends_in_loop(reply[-loop_window:])
 
-        def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-            if self.done is None:
-                self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-            running = (~self.done).nonzero().flatten().tolist()
-            if stop or first_line:
-                # One decoding serves both checks: the whole generated text where the first line
-                # is wanted, else the tail that a new stop string must lie in.
-                start = prompt_length if first_line else max(prompt_length, input_ids.shape[1] - window)
-                texts = tokenizer.batch_decode(input_ids[running, start:], skip_special_tokens=True)
-                for row, text in zip(running, texts, strict=True):
-                    if any(s in text for s in stop if s) or (first_line and first_text_line(text)[1]):
-                        self.done[row] = True
-            generated = input_ids[running, max(prompt_length, input_ids.shape[1] - loop_window) :]
-            for row, tokens in zip(running, generated.tolist(), strict=True):
-                if ends_in_loop(tokens):
-                    self.done[row] = True
-            return self.done.clone()
-
-    return StoppingCriteriaList([StopInGeneratedText()])
+    return ended

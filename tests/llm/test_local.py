@@ -10,7 +10,7 @@ from p2m_lib.embedded import embedded_model
 from p2m_lib.errors import P2MError
 from p2m_lib.llm import LocalTeacher, OpenAITeacher, Teacher, make_teacher
 from p2m_lib.llm.base import cut_at_stop, first_text_line
-from p2m_lib.llm.local import MIN_P, _stop_criteria, ends_in_loop, length_groups
+from p2m_lib.llm.local import MIN_P, _reply_end, ends_in_loop, length_groups
 from p2m_lib.types import SamplingParams
 
 PROMPTS = ["Input: the cat sat\nOutput:", "Translate: hello"]
@@ -61,22 +61,14 @@ def test_stop_strings_cut_the_text(tiny_teacher: LocalTeacher) -> None:
     assert stop not in cut.texts[0]
 
 
-def test_stop_criteria_look_only_at_generated_text(smollm2_tokenizer_dir: Path) -> None:
-    import torch
+def test_a_reply_ends_at_a_stop_string_in_its_own_text(smollm2_tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    prompt = tokenizer("Output:")["input_ids"]
-    [criteria] = _stop_criteria(tokenizer, ["::"], prompt_length=len(prompt))
+    ended = _reply_end(tokenizer, ["::"])
 
-    def stops_after(generated: str) -> bool:
-        sequence = torch.tensor([prompt + tokenizer(generated)["input_ids"]])
-        return bool(criteria(sequence, scores=None)[0])
-
-    # "Output:" + ":" holds "::" only across the prompt's end, which must not stop generation.
-    done = [stops_after(":"), stops_after("a::")]
-
-    assert done == [False, True]
+    # After a prompt "Output:", a reply ":" would hold "::" only across the prompt's end.
+    assert [ended(tokenizer(reply)["input_ids"]) for reply in (":", "a::", "a:")] == [False, True, False]
 
 
 def test_no_prompts_loads_nothing() -> None:
@@ -233,51 +225,65 @@ def test_batched_greedy_answers_equal_unbatched_ones(tiny_teacher: LocalTeacher)
     assert [c.texts for c in batched] == [c.texts for c in alone]
 
 
-def test_the_stop_check_decodes_only_the_tails_of_running_sequences(smollm2_tokenizer_dir: Path) -> None:
-    import torch
+def test_a_reply_leaves_the_batch_as_soon_as_it_has_ended(tiny_teacher: LocalTeacher) -> None:
+    # The tiny model continues the first prompt " c c c ..." and the second "::::...".
+    prompts = ["Input: b c", "Input: a\nOutput:"]
+    params = SamplingParams(temperature=0.0, max_tokens=8, stop=(" c c",))
+    alone = [tiny_teacher.complete([prompt], params)[0] for prompt in prompts]
+    lengths = [c.completion_tokens for c in alone]
+    assert lengths[0] < lengths[1]  # the stop string ends the first reply early, not the second
+    reads: list[tuple[int, int]] = []
+    hook = tiny_teacher._model.register_forward_pre_hook(
+        lambda module, args, kwargs: reads.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        batched = tiny_teacher.complete(prompts, params)
+    finally:
+        hook.remove()
+
+    assert [c.texts for c in batched] == [c.texts for c in alone]
+    # One token a step for both rows until the first reply ends, then for the second alone.
+    assert reads[-lengths[1] :] == [(2, 1)] * lengths[0] + [(1, 1)] * (lengths[1] - lengths[0])
+
+
+def test_the_stop_check_decodes_only_the_tail_of_a_reply(smollm2_tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
     decoded: list[int] = []
-    original = tokenizer.batch_decode
+    original = tokenizer.decode
 
-    def counting_decode(rows, **kwargs):
-        decoded.extend(len(row) for row in rows)
-        return original(rows, **kwargs)
+    def counting_decode(tokens, **kwargs):
+        decoded.append(len(tokens))
+        return original(tokens, **kwargs)
 
-    tokenizer.batch_decode = counting_decode
-    [criteria] = _stop_criteria(tokenizer, ["\n\n"], prompt_length=1)
+    tokenizer.decode = counting_decode
+    ended = _reply_end(tokenizer, ["\n\n"])
     one_word = tokenizer(" word")["input_ids"]
-    rows = [[0] + one_word * 12, [0] + one_word * 11 + tokenizer("\n\n")["input_ids"]]
 
-    first = criteria(torch.tensor(rows), scores=None)
-    second = criteria(torch.tensor([row + one_word for row in rows]), scores=None)
+    results = [ended(one_word * 12), ended(one_word * 11 + tokenizer("\n\n")["input_ids"])]
 
-    assert first.tolist() == [False, True] and second.tolist() == [False, True]
-    # Three tokens of the two rows, then three of the one still running: never whole sequences.
-    assert decoded == [3, 3, 3]
+    assert results == [False, True]
+    # The last three tokens of each: never the whole reply.
+    assert decoded == [3, 3]
 
 
-def test_a_sequence_wanted_for_its_first_line_stops_when_that_line_ends(smollm2_tokenizer_dir: Path) -> None:
-    import torch
+def test_a_reply_wanted_for_its_first_line_ends_with_that_line(smollm2_tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    prompt = tokenizer("Input: a fine film\nOutput:")["input_ids"]
-    [criteria] = _stop_criteria(tokenizer, ["\n\n"], prompt_length=len(prompt), first_line=True)
-    [without] = _stop_criteria(tokenizer, ["\n\n"], prompt_length=len(prompt))
+    ended = _reply_end(tokenizer, ["\n\n"], first_line=True)
+    without = _reply_end(tokenizer, ["\n\n"])
     replies = [
         " positive\nTo classify the sentiment",  # the label, then an explanation: ended
         "\n positive",  # the answer on a new line, still being written
         " Output:\n",  # a repeated label alone is no answer yet
         " positive",
     ]
-    rows = [prompt + tokenizer(reply)["input_ids"] for reply in replies]
-    width = max(len(row) for row in rows)
-    batch = torch.tensor([row + [tokenizer.eos_token_id] * (width - len(row)) for row in rows])
+    tokens = [tokenizer(reply)["input_ids"] for reply in replies]
 
-    assert criteria(batch, scores=None).tolist() == [True, False, False, False]
-    assert without(batch, scores=None).tolist() == [False, False, False, False]
+    assert [ended(reply) for reply in tokens] == [True, False, False, False]
+    assert [without(reply) for reply in tokens] == [False, False, False, False]
 
 
 @pytest.mark.parametrize(
@@ -299,18 +305,15 @@ def test_a_sequence_ends_in_a_loop_when_a_few_tokens_repeat_to_its_end(
     assert ends_in_loop(tokens) is loops
 
 
-def test_a_sequence_stuck_in_a_loop_stops_while_the_others_run(smollm2_tokenizer_dir: Path) -> None:
-    import torch
+def test_a_reply_stuck_in_a_loop_ends(smollm2_tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
     mention = tokenizer(" @user")["input_ids"]
     words = tokenizer(" the cat sat on the mat and then it sat on the hat")["input_ids"]
-    [criteria] = _stop_criteria(tokenizer, [], prompt_length=1)
-    width = len(mention) * 8
-    rows = [[0] + mention * 8, [0] + (words * 3)[:width]]
+    ended = _reply_end(tokenizer, [])
 
-    assert criteria(torch.tensor(rows), scores=None).tolist() == [True, False]
+    assert [ended(mention * 8), ended((words * 3)[: len(mention) * 8])] == [True, False]
 
 
 def test_samples_share_one_prefill_and_match_plain_decoding(tiny_teacher: LocalTeacher) -> None:
