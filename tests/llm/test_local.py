@@ -366,6 +366,49 @@ def test_a_shared_beginning_is_read_once_and_each_prompt_answered_as_if_alone(
     assert reads[1:3] == [(2, max(own[0], own[2]) - 1), (1, own[1] - 1)]
 
 
+def test_a_wave_reads_only_what_follows_a_beginning_read_for_an_earlier_one(tiny_causal_lm_dir: Path) -> None:
+    teacher = LocalTeacher(tiny_causal_lm_dir)
+    head = (
+        "Classify the sentiment of the movie review sentence as positive or negative.\n\n"
+        "Input: a gem of a movie .\nOutput: positive\n\n"
+    )
+    waves = [
+        [f"{head}Input: {text}\nOutput:" for text in ("fine", "ok .")],
+        [f"{head}Input: {text}\nOutput:" for text in ("dull", "a mess")],
+        # These share two words more: only those are read on top of the kept beginning.
+        [f"{head}Input: the plot {text}\nOutput:" for text in ("works", "drags")],
+    ]
+    greedy = SamplingParams(temperature=0.0, max_tokens=4)
+    teacher.load()
+    beginning = len(teacher._tokenizer(head + "Input:")["input_ids"])
+    reads: list[tuple[int, int, int]] = []
+    hook = teacher._model.register_forward_pre_hook(
+        lambda module, args, kwargs: reads.append(
+            (*kwargs["input_ids"].shape, int(kwargs["position_ids"][0, 0]))
+        ),
+        with_kwargs=True,
+    )
+    try:
+        answers = []
+        for wave in waves:
+            reads.append(("wave",))
+            answers.append(teacher.complete(wave, greedy))
+    finally:
+        hook.remove()
+    alone = [[teacher.complete([prompt], greedy)[0] for prompt in wave] for wave in waves]
+
+    assert [[c.texts for c in wave] for wave in answers] == [[c.texts for c in wave] for wave in alone]
+    starts = [i for i, read in enumerate(reads) if read == ("wave",)]
+    first_reads = [reads[i + 1] for i in starts]
+    second_wave = reads[starts[1] + 1 : starts[2]]
+    # The first wave reads the beginning as one row from position 0; the second reads none of it
+    # (nothing from position 0); the third only the words after it.
+    assert first_reads[0] == (1, beginning, 0)
+    assert second_wave and all(position > 0 for _, _, position in second_wave)
+    extra = len(teacher._tokenizer(head + "Input: the plot")["input_ids"]) - beginning
+    assert first_reads[2] == (1, extra, beginning)
+
+
 def test_prompts_that_differ_in_their_last_token_alone_are_answered_as_if_alone(
     tiny_teacher: LocalTeacher,
 ) -> None:
