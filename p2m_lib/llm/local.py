@@ -230,7 +230,8 @@ class LocalTeacher:
         sampled inputs, 64% of the positions it computed came after a row's input had ended (the
         longest ran to 40 to 60 tokens, most ended after 12 to 25). A step of the int8 teacher
         costs in proportion to its rows on 2 cores (0.76 s at 32, 0.38 s at 16), so the rows
-        left are what a step costs: such a wave took 77 s, now 37 to 53 s (docs/BENCHMARKS.md).
+        left are what a step costs: two such waves took 75 and 68 s, now 37 and 56 s
+        (docs/BENCHMARKS.md, Teacher).
         """
         import torch
 
@@ -326,9 +327,8 @@ class LocalTeacher:
         # A reply ends at the end-of-sequence token, the model's own or its tokenizer's, or at
         # padding (Qwen's base end of text, which it may write when continuing raw text).
         ends = model.generation_config.eos_token_id
-        self._end_tokens = {tokenizer.eos_token_id, tokenizer.pad_token_id} | set(
-            ends if isinstance(ends, list) else [ends]
-        ) - {None}
+        ends = ends if isinstance(ends, list) else [ends]
+        self._end_tokens = {tokenizer.eos_token_id, tokenizer.pad_token_id, *ends} - {None}
         self._model = model.eval()
 
     def footprint(self) -> dict[str, int]:

@@ -246,6 +246,33 @@ def test_a_reply_leaves_the_batch_as_soon_as_it_has_ended(tiny_teacher: LocalTea
     assert reads[-lengths[1] :] == [(2, 1)] * lengths[0] + [(1, 1)] * (lengths[1] - lengths[0])
 
 
+def test_a_reply_ends_at_any_end_of_sequence_token_of_the_model(
+    tiny_causal_lm_dir: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    # The tiny model continues "Input: b c" with " c c c ...": made an end of sequence (a model's
+    # generation config may list several), " c" ends that reply at once, and only that one.
+    folder = shutil.copytree(tiny_causal_lm_dir, tmp_path / "model")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    [c_token] = tokenizer(" c")["input_ids"]
+    config_file = folder / "generation_config.json"
+    config = json.loads(config_file.read_text())
+    config["eos_token_id"] = [tokenizer.eos_token_id, c_token]
+    config_file.write_text(json.dumps(config))
+    teacher = LocalTeacher(folder)
+
+    stopped, running = teacher.complete(
+        ["Input: b c", "Input: a\nOutput:"], SamplingParams(temperature=0.0, max_tokens=4)
+    )
+
+    assert (stopped.texts, stopped.completion_tokens) == (("",), 0)
+    assert (running.texts, running.completion_tokens) == (("::::",), 4)
+
+
 def test_the_stop_check_decodes_only_the_tail_of_a_reply(smollm2_tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
