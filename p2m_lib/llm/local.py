@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any
 from p2m_lib.embedded import DEFAULT_TEACHER, EmbeddedModel, embedded_model, folder_bytes, model_folder
 from p2m_lib.errors import P2MError
 from p2m_lib.llm.base import cut_at_stop, first_text_line, repeats_a_unit
+from p2m_lib.train.encoding import end_of_sequence_ids
 from p2m_lib.types import Completion, SamplingParams
 
 if TYPE_CHECKING:
     import torch
 
-# Sequences per wave (one `complete` call) that kept both cores of the reference machine busy without running
-# out of cache: 10 prompts of 3 samples each answered at 1.2 s a prompt, 5 at 1.5 s (docs/BENCHMARKS.md).
+# Sequences per wave (one `complete` call) that kept both cores of the reference machine busy
+# without running out of cache: 10 prompts of 3 samples each answered at 1.2 s a prompt, 5 at 1.5 s
+# (docs/BENCHMARKS.md).
 WAVE_SEQUENCES = 32
 # A shared beginning shorter than this is read with each prompt: not worth a separate pass.
 MIN_SHARED_TOKENS = 16
@@ -324,11 +326,9 @@ class LocalTeacher:
         # Counted before int8 layers would hide their packed weights from `parameters()`.
         self._parameters = parameters
         self._tokenizer = tokenizer
-        # A reply ends at the end-of-sequence token, the model's own or its tokenizer's, or at
+        # A reply ends at an end-of-sequence token, the model's own or its tokenizer's, or at
         # padding (Qwen's base end of text, which it may write when continuing raw text).
-        ends = model.generation_config.eos_token_id
-        ends = ends if isinstance(ends, list) else [ends]
-        self._end_tokens = {tokenizer.eos_token_id, tokenizer.pad_token_id, *ends} - {None}
+        self._end_tokens = end_of_sequence_ids(model, tokenizer) | {tokenizer.pad_token_id}
         self._model = model.eval()
 
     def footprint(self) -> dict[str, int]:

@@ -93,6 +93,14 @@ def make_collator(tokenizer: PreTrainedTokenizerBase, padding_side: str | None =
     return collate
 
 
+def end_of_sequence_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """The ids that end a generated sequence: the one or several the model's generation config
+    names, and the tokenizer's own end-of-sequence id."""
+    configured = model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured]
+    return {token for token in [*ids, tokenizer.eos_token_id] if token is not None}
+
+
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
     """The id batches are padded with: the tokenizer's pad id, its EOS id when it has none."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from p2m_lib.errors import P2MError
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
 from p2m_lib.progress import quiet_transformers
-from p2m_lib.train.encoding import pad_id, pad_to, prompt_ids, truncate_middle
+from p2m_lib.train.encoding import end_of_sequence_ids, pad_id, pad_to, prompt_ids, truncate_middle
 
 if TYPE_CHECKING:
     import torch
@@ -127,16 +127,11 @@ class StudentPredictor:
 
     def _answer(self, sequence: torch.Tensor) -> str:
         ids = sequence.tolist()
-        ends = self._eos_ids()
+        ends = end_of_sequence_ids(self.model, self.tokenizer)
         ids = ids[: next((i for i, token in enumerate(ids) if token in ends), len(ids))]
         return self.template.answer(
             cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), self.stop_strings)
         )
-
-    def _eos_ids(self) -> set[int]:
-        configured = self.model.generation_config.eos_token_id
-        ids = configured if isinstance(configured, list) else [configured]
-        return {token for token in [*ids, self.tokenizer.eos_token_id] if token is not None}
 
 
 def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
