@@ -21,7 +21,10 @@ class GenerationConfig:
         label_temperature: Temperature of the output samples that self-consistency votes over:
             low, so that they agree where the teacher knows the answer (paper: the annealing
             start, 0.5).
-        demonstrations_per_request: Already generated examples added to each request for inputs.
+        demonstrations_per_request: Already generated examples added to each request for inputs
+            (the paper's few-shot diversity). 0: the user's demonstrations alone, as the prompt
+            gives them, so that every request for inputs is the same prompt (a task without
+            demonstrations is shown generated examples all the same).
         inputs_per_request: New inputs sampled from each request for inputs (the reply's `n`).
             The request is read once for all of them: from the embedded teacher on 2 cores, four
             inputs from one prompt cost about 0.4 s each against 0.65 s for one input per prompt
@@ -127,12 +130,17 @@ PROFILES: dict[str, Profile] = {
         # 400, 30.0 with 300 (docs/BENCHMARKS.md, Quality).
         # Inputs annealed from 1.0, not the paper's 0.5: under the local teacher's min-p, inputs
         # sampled near 0.5 repeated themselves (docs/BENCHMARKS.md, Quality).
+        # No generated examples in requests for inputs: the embedded teacher wrote more varied
+        # inputs from the user's demonstrations alone (no duplicates where it had copied its own),
+        # and one prompt for every request is read once, which took generation from 1,114 s to
+        # 630 s on SST-2 (docs/BENCHMARKS.md, Quality).
         generation=GenerationConfig(
             num_examples=400,
             samples_per_input=3,
             inputs_per_request=4,
             max_requests=1200,
             initial_temperature=1.0,
+            demonstrations_per_request=0,
         ),
         # About 2.5 s a step on 2 quiet CPU cores (validations included). Training is bounded by
         # steps, so that the model does not depend on how busy the machine is; the time budget is

@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 _ASSUMED_ACCEPTANCE = (0.8, 0.95)
 _STATUS_EVERY_S = 0.25
 MIN_REPLY_TOKENS = 16
+# Generated examples shown to the teacher for a task whose prompt has no demonstrations, when the
+# configuration asks for none beside the user's (the paper's few-shot diversity shows three).
+ZERO_SHOT_DEMONSTRATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -217,10 +220,19 @@ def reply_budget(config: GenerationConfig, longest_chars: int) -> int:
     return max(MIN_REPLY_TOKENS, math.ceil(3 * longest_chars / CHARS_PER_TOKEN))
 
 
+def generated_shown(config: GenerationConfig, task: TaskSpec) -> int:
+    """How many generated examples each request shows beside the user's demonstrations.
+
+    A task without demonstrations of its own is shown some whatever the setting: they are all
+    that shows the teacher the pattern to continue.
+    """
+    return config.demonstrations_per_request or (0 if task.examples else ZERO_SHOT_DEMONSTRATIONS)
+
+
 def _typical_prompts(task: TaskSpec, config: GenerationConfig, chat: bool) -> tuple[str, str, Example]:
     """An input and an output prompt of the size the run will send, and an example of typical size."""
     typical = _typical_example(task.examples)
-    demonstrations = list(task.examples) + [typical] * config.demonstrations_per_request
+    demonstrations = list(task.examples) + [typical] * generated_shown(config, task)
     labelling = list(task.examples) or demonstrations
     return (
         prompts.input_prompt(task.instruction, demonstrations, chat),
@@ -393,7 +405,7 @@ class _Run:
     def _demonstrations(self, count: int, step: str) -> list[list[Example]]:
         """Demonstrations for `count` prompts, each sampled anew from a wave- and step-seeded stream."""
         rng = random.Random(f"{self.seed}/{self.state.rounds}/{step}")
-        k = self.config.demonstrations_per_request
+        k = generated_shown(self.config, self.task)
         return [sample_demonstrations(self.task.examples, self.state.examples, k, rng) for _ in range(count)]
 
     def on_reply(self, job: Job, completion: Completion) -> None:

@@ -56,7 +56,15 @@ def sample_demonstrations(
     user's first in their own order would let the local teacher read that beginning once for a
     whole wave, but the one SST-2 run with that order scored 80.0 against 87.5 twice before
     (docs/BENCHMARKS.md, Quality), so the order stays random until more runs say otherwise.
+
+    With `k` = 0 there is nothing to mix in: the user's demonstrations come as the prompt gives
+    them, so every request for inputs is the same prompt, which the local teacher reads once for
+    all its waves. The embedded teacher, sampled at 1.0 and above under min-p, does not repeat
+    itself without generated examples either, and what they added was its own style: its reviews
+    were as plain with them as without (docs/BENCHMARKS.md, Quality).
     """
+    if k == 0:
+        return list(user_examples)
     extra = rng.sample(list(generated), min(k, len(generated)))
     demonstrations = list(user_examples) + extra
     rng.shuffle(demonstrations)

@@ -12,6 +12,7 @@ import pytest
 
 from p2m_lib.config import GenerationConfig
 from p2m_lib.generate import EXAMPLES_FILE, RAW_FILE, DatasetGenerator
+from p2m_lib.generate.generator import ZERO_SHOT_DEMONSTRATIONS
 from p2m_lib.stages import generate_stage
 from p2m_lib.types import Completion, Example, TaskSpec
 
@@ -111,6 +112,24 @@ def test_a_task_without_demonstrations_is_labelled_after_generated_examples(tmp_
     shown = re.findall(r"Input: (\d+)\nOutput: (\d+)\n", output_prompts[-1])
     assert len(shown) == CONFIG.demonstrations_per_request
     assert all(int(output) == 2 * int(number) for number, output in shown)
+
+
+def test_without_generated_demonstrations_every_request_for_inputs_is_the_same_prompt(tmp_path):
+    teacher = ScriptedTeacher()
+    task = replace(TASK, examples=(Example("2", "4"), Example("5", "10")))
+    DatasetGenerator(teacher, replace(CONFIG, demonstrations_per_request=0)).generate(task, tmp_path)
+    input_prompts = {p for prompts, _ in teacher.calls for p in prompts if p.endswith("Input:")}
+    assert input_prompts == {"Double the number.\n\nInput: 2\nOutput: 4\n\nInput: 5\nOutput: 10\n\nInput:"}
+
+
+def test_a_task_without_demonstrations_is_shown_generated_ones_even_when_none_are_asked_for(tmp_path):
+    teacher = ScriptedTeacher()
+    zero_shot = TaskSpec("Double the number.", (), prompt="Double the number.")
+    config = replace(CONFIG, num_examples=8, demonstrations_per_request=0)
+    DatasetGenerator(teacher, config).generate(zero_shot, tmp_path)
+    last_prompts = [p for prompts, _ in teacher.calls[-2:] for p in prompts]
+    shown = {len(re.findall(r"Input: \d+\nOutput: \d+\n", p)) for p in last_prompts}
+    assert shown == {ZERO_SHOT_DEMONSTRATIONS}
 
 
 def test_several_inputs_come_from_one_request_for_inputs(tmp_path):

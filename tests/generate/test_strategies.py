@@ -51,6 +51,13 @@ def test_demonstrations_hold_user_examples_and_a_sample_of_generated():
     assert sample_demonstrations(user, [], 3, random.Random(0)) in (user, user[::-1])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_without_generated_demonstrations_the_users_come_in_the_prompts_order(seed):
+    user = [Example("u1", "o1"), Example("u2", "o2"), Example("u3", "o3")]
+    generated = [Example(f"g{i}", "o") for i in range(10)]
+    assert sample_demonstrations(user, generated, 0, random.Random(seed)) == user
+
+
 TEAMS = [
     Example("charged twice", "billing"),
     Example("parcel lost", "delivery"),

@@ -436,6 +436,35 @@ def test_a_wave_reads_only_what_follows_a_beginning_read_for_an_earlier_one(tiny
     assert first_reads[2] == (1, extra, beginning)
 
 
+def test_waves_of_one_prompt_read_it_once_for_all_of_them(tiny_causal_lm_dir: Path) -> None:
+    # Requests for inputs that show the user's demonstrations alone are all the same prompt.
+    teacher = LocalTeacher(tiny_causal_lm_dir)
+    prompt = "Write a movie review sentence.\n\nInput: a gem of a movie .\n\nInput:"
+    near_greedy = SamplingParams(n=2, temperature=1e-6, max_tokens=4)
+    teacher.load()
+    length = len(teacher._tokenizer(prompt)["input_ids"])
+    reads: list[tuple[int, ...]] = []
+    hook = teacher._model.register_forward_pre_hook(
+        lambda module, args, kwargs: reads.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        waves = []
+        for _ in range(2):
+            reads.append(("wave",))
+            waves.append(teacher.complete([prompt] * 3, near_greedy))
+    finally:
+        hook.remove()
+    alone = teacher.complete([prompt], SamplingParams(temperature=0.0, max_tokens=4))[0]
+
+    assert [[c.texts for c in wave] for wave in waves] == [[alone.texts * 2] * 3] * 2
+    second = reads.index(("wave",), 1)
+    # The first wave reads the prompt but its last token once, as one row; after that, both waves
+    # only decode, one token a step for all six samples (the first step reads the last token).
+    assert reads[1] == (1, length - 1)
+    assert set(reads[2:second]) == {(6, 1)}
+    assert set(reads[second + 1 :]) == {(6, 1)}
+
+
 def test_prompts_that_differ_in_their_last_token_alone_are_answered_as_if_alone(
     tiny_teacher: LocalTeacher,
 ) -> None:
