@@ -131,7 +131,7 @@ PROFILES: dict[str, Profile] = {
         # Inputs annealed from 1.0, not the paper's 0.5: under the local teacher's min-p, inputs
         # sampled near 0.5 repeated themselves (docs/BENCHMARKS.md, Quality).
         # No generated examples in requests for inputs: the embedded teacher wrote more varied
-        # inputs from the user's demonstrations alone (no duplicates where it had copied its own),
+        # inputs from the user's demonstrations alone (SST-2: no duplicates where it had copied its own),
         # and one prompt for every request is read once, which took generation from 1,114 s to
         # 630 s on SST-2 (docs/BENCHMARKS.md, Quality).
         generation=GenerationConfig(

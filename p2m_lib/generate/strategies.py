@@ -59,9 +59,10 @@ def sample_demonstrations(
 
     With `k` = 0 there is nothing to mix in: the user's demonstrations come as the prompt gives
     them, so every request for inputs is the same prompt, which the local teacher reads once for
-    all its waves. The embedded teacher, sampled at 1.0 and above under min-p, does not repeat
-    itself without generated examples either, and what they added was its own style: its reviews
-    were as plain with them as without (docs/BENCHMARKS.md, Quality).
+    all its waves. The embedded teacher, sampled at 1.0 and above under min-p, copied its own
+    plain inputs from generated examples more than it repeated itself without them (SST-2: 52
+    duplicates rejected against none, 647 distinct words in 400 inputs against 857; dates: 4
+    duplicates against 21, as many forms of date; docs/BENCHMARKS.md, Quality).
     """
     if k == 0:
         return list(user_examples)
