@@ -14,7 +14,8 @@ Variants (each the quick profile's `TrainConfig` with one change):
   no-early-stop     patience 0: all planned steps, the best validated checkpoint still kept
   more-steps        200 to 300 steps instead of 100 to 150
   long              600 to 1000 steps (what a GPU makes affordable)
-  standard          the standard profile's recipe as shipped (lr 5e-5, 3 epochs, patience 3)
+  instruction       the task's instruction in every prompt of the student (the paper's template)
+  standard          the standard profile's recipe as shipped
 
 Run: .venv/bin/python bench/recipe.py [--task date_normalization] [--variants quick,lora]
          [--train-rows N]   (the first N labelled rows only: where the recipe matters most)
@@ -53,6 +54,7 @@ VARIANTS = {
     "no-early-stop": {"patience": 0},
     "more-steps": {"min_steps": 200, "max_steps": 300},
     "long": {"min_steps": 600, "max_steps": 1000},
+    "instruction": {"instruction_in_prompt": True},
     "standard": {},
 }
 
@@ -120,7 +122,7 @@ def run_variant(
 ) -> dict:
     base = get_profile("standard").train if name == "standard" else QUICK.train
     config = replace(base, **VARIANTS[name])
-    template = TaskTemplate(instruction=instruction, kind="decoder-only")
+    template = TaskTemplate(instruction, "decoder-only", instruction_in_prompt=config.instruction_in_prompt)
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = Path(scratch) / "model"
         start = time.perf_counter()

@@ -235,7 +235,9 @@ def process_stage(
     if len(generated) + len(labelled) < MIN_TRAINING_EXAMPLES:
         raise P2MError(_too_few(generated_dir, len(generated), len(labelled), len(dropped)))
     config = AutoConfig.from_pretrained(resolve_student(student), trust_remote_code=False)
-    template = TaskTemplate(instruction=task.instruction, kind=model_kind(config))
+    template = TaskTemplate(
+        task.instruction, model_kind(config), instruction_in_prompt=profile.train.instruction_in_prompt
+    )
     splits = make_splits(generated, labelled, profile.val_fraction, profile.test_fraction, seed)
     write_splits(splits, data_dir, template)
     stats = {
@@ -279,7 +281,7 @@ def train_stage(
     each running this function with `processes` = 1 (`p2m_lib.train.distributed`); only rank 0
     writes the model folder and the training record.
     """
-    from p2m_lib.process import TaskTemplate, read_split
+    from p2m_lib.process import DECODER_ONLY, TaskTemplate, read_split
     from p2m_lib.train import resolve_student, train
     from p2m_lib.train.distributed import TrainRequest, is_main_process, launch
 
@@ -289,8 +291,10 @@ def train_stage(
 
     task = TaskSpec.from_dict(read_json(task_path))
     student_path = resolve_student(student)
-    # The kind is corrected from the student's config by `train`; the instruction is what matters.
-    template = TaskTemplate(instruction=task.instruction, kind="decoder-only")
+    # The kind is corrected from the student's config by `train`.
+    template = TaskTemplate(
+        task.instruction, DECODER_ONLY, instruction_in_prompt=config.instruction_in_prompt
+    )
     train_rows = read_split(data_dir / "train.jsonl")
     result = train(
         train_rows,

@@ -10,7 +10,9 @@ Every task is text to text. The prompt has five lines, each ending in a newline:
 
 so `TaskTemplate("Reverse the word.", "decoder-only").prompt("abc")` is
 ``"<task 0>\\nReverse the word.\\nExample:\\nabc\\nLabel:\\n"``. The instruction and the input are
-stripped of outer whitespace; an empty task tag leaves its line out. An encoder-decoder model reads
+stripped of outer whitespace; an empty task tag leaves its line out, and so does the instruction
+of a template made with `instruction_in_prompt=False` (a student learns one task from its
+examples, and its prompts are then shorter). An encoder-decoder model reads
 the prompt and is trained to write the output; a decoder-only model is trained on the prompt
 followed by the output and its EOS token, and answers by continuing the prompt.
 """
@@ -41,11 +43,14 @@ class TaskTemplate:
         instruction: The task's instruction, the same for every example.
         kind: "encoder-decoder" or "decoder-only": how the model consumes prompt and output.
         task_tag: The paper's task tag, first line of every prompt ("" leaves it out).
+        instruction_in_prompt: Whether prompts carry the instruction (the paper's layout) or
+            leave its line out; the instruction still names the task (model card, demo page).
     """
 
     instruction: str
     kind: ModelKind
     task_tag: str = "<task 0>"
+    instruction_in_prompt: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in (ENCODER_DECODER, DECODER_ONLY):
@@ -54,7 +59,8 @@ class TaskTemplate:
     def prompt(self, input: str) -> str:
         """The model input for one example input; see the module docstring for the layout."""
         lines = [self.task_tag] if self.task_tag else []
-        lines += [self.instruction.strip(), EXAMPLE_MARKER, input.strip(), LABEL_MARKER]
+        lines += [self.instruction.strip()] if self.instruction_in_prompt else []
+        lines += [EXAMPLE_MARKER, input.strip(), LABEL_MARKER]
         return "\n".join(lines) + "\n"
 
     def training_text(self, input: str, output: str, eos_token: str) -> str:

@@ -5,7 +5,7 @@ batches computed from the target positions' logits alone (`target_loss`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
@@ -69,6 +69,17 @@ def _validating_trainer_class() -> type:
                 # Trainer's own `compute_loss` does).
                 loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
+
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            """Rows of similar length batched together (`LengthGroupedOrder`), whatever the
+            arguments' `train_sampling_strategy`."""
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            lengths = [len(row["input_ids"]) for row in dataset]
+            # The epoch under way (a resumed run's state holds it); an epoch's last step sets it to
+            # the next whole number, exactly.
+            return length_grouped_order(lengths, batch, seed, lambda: int(self.state.epoch or 0))
 
         def _issue_warnings_after_load(self, load_result: Any) -> None:
             """The Trainer's warnings, less the output layer tied to the embeddings.
@@ -162,6 +173,31 @@ def _validating_trainer_class() -> type:
             return states
 
     return ValidatingTrainer
+
+
+def length_grouped_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: Callable[[], int]) -> Any:
+    """A sampler that shuffles the rows, then sorts them by length within groups of up to 50
+    batches, so that a batch holds rows of similar length (transformers'
+    `get_length_grouped_indices`); each epoch's order depends on `seed` and `epoch()` alone.
+
+    A batch is padded to its longest row, and random batches of SST-2 reviews or German tweets
+    were a quarter to a third padding. The Trainer's own length-grouped sampler draws from the
+    global random generator, so a resumed run would see other batches than an uninterrupted one;
+    and the Trainer's `set_epoch` does not reach a sampler under two processes' batch shards once
+    a resumed run skips batches, so the epoch is read when an epoch's order is drawn.
+    """
+    import torch
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    class LengthGroupedOrder(torch.utils.data.Sampler):
+        def __len__(self) -> int:
+            return len(lengths)
+
+        def __iter__(self) -> Any:
+            generator = torch.Generator().manual_seed(seed + epoch())
+            return iter(get_length_grouped_indices(list(lengths), batch_size, generator=generator))
+
+    return LengthGroupedOrder()
 
 
 def target_loss(model: Any, inputs: Mapping[str, Any], num_items_in_batch: Any = None) -> tuple[Any, Any]:

@@ -4,6 +4,7 @@ import json
 
 from components.gather_labelled import gather_labelled
 from components.process import process
+from p2m_lib.process import TaskTemplate
 
 
 def test_process_merges_labelled_data_into_splits(run_component, stage_outputs, tiny_causal_lm_dir):
@@ -19,7 +20,11 @@ def test_process_merges_labelled_data_into_splits(run_component, stage_outputs, 
     stats = json.loads((ran.folder / "data" / "stats.json").read_text())
     assert stats["dataset"] == 10 and stats["retrieved"] == 0
     assert sum(stats["splits"].values()) == stats["dataset"] + stats["generated"]
-    assert (ran.folder / "data" / "train.jsonl").stat().st_size > 0
+    rows = [json.loads(line) for line in (ran.folder / "data" / "train.jsonl").read_text().splitlines()]
+    # The quick profile's student prompts leave the instruction out, as its training does.
+    assert rows and all(row["model_input"] == f"<task 0>\nExample:\n{row['input']}\nLabel:\n" for row in rows)
+    trained = TaskTemplate.load(stage_outputs / "model")
+    assert trained.prompt(rows[0]["input"]) == rows[0]["model_input"]
 
 
 def test_gather_labelled_reads_the_users_file_and_the_first_usable_candidate(

@@ -48,6 +48,13 @@ def test_empty_task_tag_leaves_its_line_out():
     )
 
 
+def test_a_template_without_the_instruction_in_prompt_leaves_its_line_out():
+    template = TaskTemplate("Translate to French.", "decoder-only", instruction_in_prompt=False)
+
+    assert template.prompt("Good morning") == "<task 0>\nExample:\nGood morning\nLabel:\n"
+    assert template.instruction == "Translate to French."
+
+
 def test_unknown_kind_is_refused():
     with pytest.raises(P2MError, match="unknown model kind"):
         TaskTemplate("x", "decoder")
@@ -76,6 +83,21 @@ def test_save_and_load_round_trip(tmp_path):
 
     assert path == tmp_path / TEMPLATE_FILE
     assert TaskTemplate.load(tmp_path) == template
+
+
+def test_a_template_without_the_instruction_in_prompt_is_loaded_so(tmp_path):
+    template = TaskTemplate("Translate to French.", "decoder-only", instruction_in_prompt=False)
+    template.save(tmp_path)
+
+    assert TaskTemplate.load(tmp_path) == template
+
+
+def test_a_template_saved_before_the_choice_existed_keeps_the_instruction(tmp_path):
+    (tmp_path / TEMPLATE_FILE).write_text(
+        '{"instruction": "Translate to French.", "kind": "decoder-only", "task_tag": "<task 0>"}'
+    )
+
+    assert TaskTemplate.load(tmp_path).prompt("Good morning") == DECODER_PROMPT
 
 
 def test_load_from_a_folder_without_template_names_the_file(tmp_path):

@@ -102,6 +102,46 @@ def test_the_card_says_where_an_embedded_base_models_weights_come_from(tiny_caus
     assert "Base weights from" not in _card(plain)
 
 
+def test_a_student_trained_without_the_instruction_answers_and_is_described_without_it(
+    tiny_causal_lm_dir, tmp_path
+):
+    template = replace(TEMPLATE, instruction_in_prompt=False)
+    result = train(
+        TRAIN_ROWS,
+        VAL_ROWS,
+        tiny_causal_lm_dir,
+        template,
+        replace(CONFIG, max_steps=1),
+        tmp_path / "model",
+        tmp_path / "ckpt",
+    )
+
+    predictor = StudentPredictor.load(result.model_dir)
+    assert predictor.template == template
+    assert len(predictor.predict(["word 1", "word 2"])) == 2
+    card = _card(result)
+    assert "## Task\n\nRepeat the word.\n" in card
+    assert "```\n<task 0>\nExample:\n{input}\nLabel:\n```" in card
+
+
+def test_batches_hold_rows_of_similar_length(tiny_causal_lm_dir, tmp_path):
+    from p2m_lib.train.trainer import _encode, _load_student, _make_trainer
+
+    # Half the rows one word long, half twenty words: a random batch of four mixes them 7 times in 8.
+    rows = [{"input": "word " * (1 if i % 2 else 20), "output": "w"} for i in range(64)]
+    tokenizer, model = _load_student(tiny_causal_lm_dir, CONFIG.max_length)
+    data = [_encode(tokenizer, TEMPLATE, row, CONFIG.max_length) for row in rows]
+    trainer = _make_trainer(model, tokenizer, TEMPLATE, data, [], [], CONFIG, tmp_path, 16, 16)
+
+    batches = list(trainer.get_train_dataloader())
+
+    # Rows are shuffled, then sorted by length within groups of four batches: a group's batches
+    # hold one length each but for the one batch where the lengths meet.
+    mixed = [batch for batch in batches if len(set(batch["attention_mask"].sum(dim=1).tolist())) > 1]
+    assert len(batches) == 16
+    assert len(mixed) <= 4
+
+
 def test_predictor_returns_one_stripped_string_per_input_in_order(trained):
     predictor = StudentPredictor.load(_folder(trained))
     inputs = ["word 1", "a much longer input than the others", "x"]
