@@ -1,6 +1,7 @@
 """The Trainer that validates as evaluation scores: greedy answers' exact match beside the loss,
-the checkpoint kept and early stopping decided by `selection`, and the loss of decoder-only
-batches computed from the target positions' logits alone (`target_loss`).
+the checkpoint kept and early stopping decided by `selection`, the loss of decoder-only
+batches computed from the target positions' logits alone (`target_loss`), and batches of rows
+of similar length (`length_grouped_order`).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _validating_trainer_class() -> type:
             return (loss, outputs) if return_outputs else loss
 
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-            """Rows of similar length batched together (`LengthGroupedOrder`), whatever the
+            """Rows of similar length batched together (`length_grouped_order`), whatever the
             arguments' `train_sampling_strategy`."""
             dataset = self.train_dataset if train_dataset is None else train_dataset
             batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
