@@ -43,6 +43,8 @@ from p2m_lib.evaluate import exact_match
 from p2m_lib.parse import parse_rules, read_prompt
 from p2m_lib.process import TaskTemplate, read_split
 from p2m_lib.train import StudentPredictor, resolve_student, train
+from p2m_lib.train.labels import teacher_label_counts
+from p2m_lib.types import TaskSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUICK = get_profile("quick")
@@ -81,7 +83,7 @@ def main() -> None:
         train_rows = read_split(args.run / "data" / "train.jsonl")[: args.train_rows]
         val_rows = read_split(args.run / "data" / "val.jsonl")
         test = read_split(args.test)[: QUICK.max_eval_examples]
-        instruction = json.loads((args.run / "task.json").read_text())["instruction"]
+        spec = TaskSpec.from_dict(json.loads((args.run / "task.json").read_text()))
         task = args.run.name
     else:
         folder = EXAMPLES / args.task
@@ -90,12 +92,15 @@ def main() -> None:
         held_out = max(1, len(rows) // 10)
         val_rows, train_rows = rows[:held_out], rows[held_out:]
         test = read_split(folder / "test.jsonl")[: QUICK.max_eval_examples]
-        instruction = parse_rules(read_prompt(folder / "prompt.txt")).instruction
+        spec = parse_rules(read_prompt(folder / "prompt.txt"))
         task = args.task
+    # Rows the teacher labelled for a classification task are answered among its labels, as
+    # `p2m run` answers them (labelled rows never are).
+    label_counts = teacher_label_counts(spec.examples, train_rows)
     student = resolve_student(args.student)
     results = []
     for name in names:
-        result = run_variant(name, train_rows, val_rows, test, instruction, student)
+        result = run_variant(name, train_rows, val_rows, test, spec.instruction, label_counts, student)
         results.append(result)
         print(
             f"{name:14} exact match {result['exact_match']:5.1f}  steps {result['steps']:3} "
@@ -118,11 +123,17 @@ def run_variant(
     val_rows: list[dict],
     test: list[dict],
     instruction: str,
+    label_counts: dict[str, int],
     student: Path | str,
 ) -> dict:
     base = get_profile("standard").train if name == "standard" else QUICK.train
     config = replace(base, **VARIANTS[name])
-    template = TaskTemplate(instruction, "decoder-only", instruction_in_prompt=config.instruction_in_prompt)
+    template = TaskTemplate(
+        instruction,
+        "decoder-only",
+        instruction_in_prompt=config.instruction_in_prompt,
+        label_counts=label_counts,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = Path(scratch) / "model"
         start = time.perf_counter()

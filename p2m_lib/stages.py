@@ -284,6 +284,7 @@ def train_stage(
     from p2m_lib.process import DECODER_ONLY, TaskTemplate, read_split
     from p2m_lib.train import resolve_student, train
     from p2m_lib.train.distributed import TrainRequest, is_main_process, launch
+    from p2m_lib.train.labels import teacher_label_counts
 
     if processes > 1:
         launch(TrainRequest(task_path, data_dir, student, config, model_dir, checkpoints_dir), processes)
@@ -291,11 +292,14 @@ def train_stage(
 
     task = TaskSpec.from_dict(read_json(task_path))
     student_path = resolve_student(student)
+    train_rows = read_split(data_dir / "train.jsonl")
     # The kind is corrected from the student's config by `train`.
     template = TaskTemplate(
-        task.instruction, DECODER_ONLY, instruction_in_prompt=config.instruction_in_prompt
+        task.instruction,
+        DECODER_ONLY,
+        instruction_in_prompt=config.instruction_in_prompt,
+        label_counts=teacher_label_counts(task.examples, train_rows),
     )
-    train_rows = read_split(data_dir / "train.jsonl")
     result = train(
         train_rows,
         read_split(data_dir / "val.jsonl"),

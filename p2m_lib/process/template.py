@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -45,12 +45,17 @@ class TaskTemplate:
         task_tag: The paper's task tag, first line of every prompt ("" leaves it out).
         instruction_in_prompt: Whether prompts carry the instruction (the paper's layout) or
             leave its line out; the instruction still names the task (model card, demo page).
+        label_counts: A classification task's labels and how many training rows the teacher
+            wrote with each: the model then answers with one of them, chosen by its likelihood
+            with the teacher's mix of labels divided out (`p2m_lib.train.labels`). Empty: the
+            model writes its answer.
     """
 
     instruction: str
     kind: ModelKind
     task_tag: str = "<task 0>"
     instruction_in_prompt: bool = True
+    label_counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in (ENCODER_DECODER, DECODER_ONLY):

@@ -71,6 +71,7 @@ def write_model_card(
         template.prompt("{input}").rstrip("\n"),
         "```",
         "",
+        *_label_lines(template),
         "## Hyper-parameters",
         "",
         *[f"- {name}: {value}" for name, value in asdict(config).items()],
@@ -79,6 +80,21 @@ def write_model_card(
     path = Path(folder) / CARD_FILE
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _label_lines(template: TaskTemplate) -> list[str]:
+    """How a classification student picks its answer, and the teacher's rows of each label."""
+    if not template.label_counts:
+        return []
+    counts = ", ".join(f"{label} {rows}" for label, rows in template.label_counts.items())
+    return [
+        "## Answers",
+        "",
+        "p2m answers with one of the task's labels: the one the model finds most likely after the",
+        "prompt, once each label's share of the teacher-written training rows is divided out, so",
+        f"that the teacher's mix of labels is not learnt as a prior. Training rows: {counts}.",
+        "",
+    ]
 
 
 def _validation_lines(result: TrainResult) -> list[str]:

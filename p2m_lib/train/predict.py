@@ -10,6 +10,7 @@ from p2m_lib.errors import P2MError
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
 from p2m_lib.progress import quiet_transformers
 from p2m_lib.train.encoding import end_of_sequence_ids, pad_id, pad_to, prompt_ids, truncate_middle
+from p2m_lib.train.labels import choose_labels
 
 if TYPE_CHECKING:
     import torch
@@ -57,7 +58,10 @@ class StudentPredictor:
     def predict(
         self, inputs: Sequence[str], batch_size: int = 8, max_new_tokens: int | None = None
     ) -> list[str]:
-        """Greedy answers, one per input, in the order given.
+        """Answers, one per input, in the order given.
+
+        A template with `label_counts` (a classification task the teacher labelled) answers
+        with one of its labels (`p2m_lib.train.labels.choose_labels`); any other decodes greedily.
 
         Each input is wrapped in the template; a prompt longer than the training length
         (`tokenizer.model_max_length`) loses tokens from its middle, as in training. Decoding
@@ -74,6 +78,8 @@ class StudentPredictor:
                 length to waste little on padding.
             max_new_tokens: Longest answer in tokens; None uses the saved generation config's.
         """
+        if self.template.label_counts:
+            return choose_labels(self.model, self.tokenizer, self.template, inputs, batch_size)
         prompts = [
             truncate_middle(prompt_ids(self.tokenizer, self.template, text), self.tokenizer.model_max_length)
             for text in inputs

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
-from p2m_lib.train.encoding import IGNORE_INDEX, target_window
+from p2m_lib.train.encoding import IGNORE_INDEX
+from p2m_lib.train.likelihood import target_token_losses
 from p2m_lib.train.predict import StudentPredictor
 from p2m_lib.train.selection import (
     is_kept,
@@ -202,26 +203,14 @@ def length_grouped_order(lengths: Sequence[int], batch_size: int, seed: int, epo
 
 
 def target_loss(model: Any, inputs: Mapping[str, Any], num_items_in_batch: Any = None) -> tuple[Any, Any]:
-    """The mean cross-entropy of the target tokens, with logits computed only where needed.
-
-    For a decoder-only batch padded on the left (`make_collator(tokenizer, "left")`) the model
-    computes logits for the last `target_window` positions only (`logits_to_keep`), not for every
-    prompt token: the output layer over a 49k-token vocabulary is a large share of a small
-    model's work. The value equals the usual shifted loss over the labelled tokens (the output
-    and its EOS); `num_items_in_batch`, when the Trainer gives it, is the divisor.
+    """The mean cross-entropy of the target tokens of a decoder-only batch padded on the left,
+    with logits computed only for the targets' positions (`target_token_losses`). The value equals
+    the usual shifted loss over the labelled tokens (the output and its EOS);
+    `num_items_in_batch`, when the Trainer gives it, is the divisor.
 
     Returns:
         (loss, model outputs).
     """
-    import torch
-
-    labels = inputs["labels"]
-    window = target_window(labels)
-    outputs = model(**{key: value for key, value in inputs.items() if key != "labels"}, logits_to_keep=window)
-    logits = outputs.logits[:, :-1, :].float()
-    targets = labels[:, labels.shape[1] - window + 1 :].to(logits.device)
-    total = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
-    )
+    losses, targets, outputs = target_token_losses(model, inputs)
     count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE_INDEX).sum()
-    return total / count, outputs
+    return losses.sum() / count, outputs
