@@ -1,10 +1,11 @@
 """Builds bench/quality.py's --data-dir: public labelled test sets that this project did not write.
 
 Each task folder gets prompt.txt (an instruction and demonstrations drawn from the set's training
-split), test.jsonl (rows of the test split, labels taking turns so that the first 40 rows, which
-the quick profile scores, hold every label about equally), train.jsonl (for runs with --dataset)
-and SOURCE.md (where the rows come from and under which terms). The data stays out of this
-repository; the sources are two public Git repositories, cloned by whoever runs the bench:
+split), test.jsonl (100 rows of each label from the test split, labels taking turns so that the
+first 40 rows, which the quick profile scores, hold every label about equally, and the rest give
+`bench/rescore.py` a few hundred rows to tell a difference from a row's luck), train.jsonl (for
+runs with --dataset) and SOURCE.md (where the rows come from and under which terms). The data
+stays out of this repository; the sources are two public Git repositories, cloned by whoever runs the bench:
 
     git clone https://github.com/forest-snow/alps        # SST-2 and AG News (repository MIT)
     git clone https://github.com/cardiffnlp/xlm-t       # SB-10k German tweets (repository Apache-2.0)
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 
-TEST_ROWS_PER_LABEL = 30
+TEST_ROWS_PER_LABEL = 100
 TRAIN_ROWS_PER_LABEL = 100
 DEMONSTRATIONS_PER_LABEL = 2
 # Demonstrations are what a user would pick: whole sentences, not fragments or bare links.
