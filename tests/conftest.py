@@ -73,6 +73,31 @@ def tiny_causal_lm_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokeniz
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_t5_dir(smollm2_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-layer T5 with the SmolLM2 tokenizer: its decoder starts from the pad (= EOS) id."""
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    out = tmp_path_factory.mktemp("tiny-t5")
+    T5ForConditionalGeneration(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 @pytest.fixture
 def teacher_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAICompatServer]:
     """The uppercase teacher on loopback, named by the environment as a user's endpoint would be."""

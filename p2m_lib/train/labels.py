@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from p2m_lib.generate.strategies import closed_label_set, label_key
 from p2m_lib.process.splits import GENERATED
 from p2m_lib.process.template import DECODER_ONLY, TaskTemplate
-from p2m_lib.train.encoding import encode_example, pad_id, pad_rows
+from p2m_lib.train.encoding import pad_id, pad_rows, prompt_ids, target_ids, truncate_middle
 from p2m_lib.train.likelihood import target_token_losses
 from p2m_lib.types import Example
 
@@ -68,42 +68,91 @@ def choose_labels(
     """For each input, the label of `template.label_counts` with the highest log-likelihood less
     the log of its share of the training rows (see the module docstring).
 
-    Each (input, label) pair is encoded as training encodes it (`encode_example`, truncated to
-    the tokenizer's `model_max_length`); `batch_size` inputs are scored together, with all their
-    labels.
+    A label's log-likelihood is that of its tokens and EOS after the prompt, as training encodes
+    them. A prompt is cut in its middle, as training cuts it, to leave room for the longest label
+    after it; `batch_size` inputs are scored together, with all their labels.
     """
     import torch
 
     labels = list(template.label_counts)
     total = sum(template.label_counts.values())
     log_shares = torch.tensor([math.log(template.label_counts[label] / total) for label in labels])
-    encoded = [
-        [encode_example(tokenizer, template, text, label, tokenizer.model_max_length) for label in labels]
-        for text in inputs
-    ]
-    # Inputs of similar length scored together waste little on padding.
-    by_length = sorted(range(len(inputs)), key=lambda i: len(encoded[i][0]["input_ids"]))
+    targets = [target_ids(tokenizer, label) for label in labels]
+    room = tokenizer.model_max_length
+    if template.kind == DECODER_ONLY:
+        room = max(room - max(len(target) for target in targets), room // 2)
+    prompts = [truncate_middle(prompt_ids(tokenizer, template, text), room) for text in inputs]
+    # Prompts of similar length scored together waste little on padding.
+    by_length = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    score = _after_shared_prompts if template.kind == DECODER_ONLY else _pair_by_pair
     answers: dict[int, str] = {}
     for start in range(0, len(by_length), batch_size):
         batch = by_length[start : start + batch_size]
-        rows = [row for i in batch for row in encoded[i]]
-        scores = _log_likelihoods(model, tokenizer, template, rows).reshape(len(batch), len(labels))
-        best = (scores - log_shares).argmax(dim=1).tolist()
+        with torch.inference_mode():
+            log_likelihoods = score(model, pad_id(tokenizer), [prompts[i] for i in batch], targets)
+        best = (log_likelihoods.cpu() - log_shares).argmax(dim=1).tolist()
         answers.update((i, labels[choice]) for i, choice in zip(batch, best, strict=True))
     return [answers[i] for i in range(len(inputs))]
 
 
-def _log_likelihoods(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    template: TaskTemplate,
-    rows: list[dict[str, Any]],
-) -> Any:
-    """Each row's summed log-probability of its target tokens."""
+def _after_shared_prompts(model: Any, fill: int, prompts: list[list[int]], targets: list[list[int]]) -> Any:
+    """[prompts, targets] log-likelihoods from a decoder-only model that reads each prompt once.
+
+    The prompts (padded on the left) are read with the cache on; the cache is repeated once per
+    label, and every label's tokens but its last are read after it. The prompt's last logits
+    score each label's first token, the labels' own logits the rest.
+    """
     import torch
 
-    side = "left" if template.kind == DECODER_ONLY else "right"
-    batch = {name: value.to(model.device) for name, value in pad_rows(rows, pad_id(tokenizer), side).items()}
-    with torch.inference_mode():
-        losses, _, _ = target_token_losses(model, batch)
-    return -losses.sum(dim=1).cpu()
+    device = model.device
+    batch = _on(pad_rows(_rows(prompts), fill, "left"), device)
+    read = model(**batch, use_cache=True, logits_to_keep=1)
+    first = torch.log_softmax(read.logits[:, -1].float(), dim=-1)[:, [target[0] for target in targets]]
+    labels = len(targets)
+    cache = read.cache
+    cache.batch_repeat_interleave(labels)
+    # Each label's tokens but the last are read, each predicting the one after it.
+    fed = _on(pad_rows(_rows([target[:-1] for target in targets]), fill, "right"), device)
+    predicted = _on(pad_rows(_rows([target[1:] for target in targets]), fill, "right"), device)
+    width = fed["input_ids"].shape[1]
+    lengths = torch.tensor([len(prompt) for prompt in prompts], device=device).repeat_interleave(labels)
+    attention = [
+        batch["attention_mask"].repeat_interleave(labels, dim=0),
+        _tiled(fed["attention_mask"], prompts),
+    ]
+    rest = model(
+        input_ids=_tiled(fed["input_ids"], prompts),
+        attention_mask=torch.cat(attention, dim=1),
+        position_ids=lengths[:, None] + torch.arange(width, device=device)[None, :],
+        cache=cache,
+    )
+    log_probs = torch.log_softmax(rest.logits.float(), dim=-1)
+    tokens = _tiled(predicted["input_ids"], prompts)
+    later = log_probs.gather(-1, tokens[..., None]).squeeze(-1) * _tiled(predicted["attention_mask"], prompts)
+    return first + later.sum(dim=1).reshape(len(prompts), labels)
+
+
+def _tiled(per_label: Any, prompts: list[list[int]]) -> Any:
+    """A [labels, width] tensor repeated for every prompt: row p * labels + k is label k's."""
+    return per_label.repeat(len(prompts), 1)
+
+
+def _pair_by_pair(model: Any, fill: int, prompts: list[list[int]], targets: list[list[int]]) -> Any:
+    """[prompts, targets] log-likelihoods from an encoder-decoder model: every (prompt, label) pair
+    is one row of the batch, scored as training scores it."""
+    rows = [
+        {"input_ids": prompt, "attention_mask": [1] * len(prompt), "labels": target}
+        for prompt in prompts
+        for target in targets
+    ]
+    batch = _on(pad_rows(rows, fill, "right"), model.device)
+    losses, _, _ = target_token_losses(model, batch)
+    return -losses.sum(dim=1).reshape(len(prompts), len(targets))
+
+
+def _on(batch: dict[str, Any], device: Any) -> dict[str, Any]:
+    return {name: value.to(device) for name, value in batch.items()}
+
+
+def _rows(sequences: list[list[int]]) -> list[dict[str, list[int]]]:
+    return [{"input_ids": ids, "attention_mask": [1] * len(ids)} for ids in sequences]

@@ -6,13 +6,14 @@ from dataclasses import replace
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from p2m_lib.config import TrainConfig
 from p2m_lib.process import TEMPLATE_FILE, TaskTemplate
 from p2m_lib.stages import train_stage, write_json, write_jsonl
 from p2m_lib.train import StudentPredictor
-from p2m_lib.train.labels import choose_labels, teacher_label_counts
+from p2m_lib.train.encoding import IGNORE_INDEX, encode_example, prompt_ids, target_ids
+from p2m_lib.train.labels import _after_shared_prompts, choose_labels, teacher_label_counts
 from p2m_lib.types import Example, TaskSpec
 
 DEMONSTRATIONS = (Example("what a film", "positive"), Example("dull and long", "negative"))
@@ -45,38 +46,83 @@ def test_no_counts_when_any_training_row_is_a_users_labelled_row():
     assert teacher_label_counts(DEMONSTRATIONS, rows) == {}
 
 
+def _load(model_dir, kind):
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.model_max_length = 24  # short enough to cut the longest input's prompt
+    model_class = AutoModelForCausalLM if kind == "decoder-only" else AutoModelForSeq2SeqLM
+    return model_class.from_pretrained(model_dir).eval(), tokenizer
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tiny_causal_lm_dir):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm_dir)
-    tokenizer.model_max_length = 64
-    return AutoModelForCausalLM.from_pretrained(tiny_causal_lm_dir).eval(), tokenizer
+    return _load(tiny_causal_lm_dir, "decoder-only")
 
 
-def _log_likelihood(model, tokenizer, template, text, label):
-    """log p(label, EOS | prompt), from one unpadded forward pass over the whole sequence."""
-    prompt = tokenizer(template.prompt(text))["input_ids"]
-    target = tokenizer(label, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+def _log_likelihood(model, tokenizer, template, text, label, max_length=None):
+    """log p(label, EOS | prompt), from one unpadded forward pass over the pair as training encodes it."""
+    row = encode_example(tokenizer, template, text, label, max_length or tokenizer.model_max_length)
+    ids, targets = torch.tensor([row["input_ids"]]), torch.tensor([row["labels"]])
     with torch.no_grad():
-        logits = model(torch.tensor([prompt + target])).logits[0]
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    return sum(log_probs[len(prompt) - 1 + i, token].item() for i, token in enumerate(target))
+        if template.kind == "decoder-only":
+            logits, targets = model(ids).logits[:, :-1], targets[:, 1:]
+        else:
+            logits = model(input_ids=ids, labels=targets).logits
+    log_probs = torch.log_softmax(logits.float(), dim=-1)[0]
+    return sum(
+        log_probs[t, token].item() for t, token in enumerate(targets[0].tolist()) if token != IGNORE_INDEX
+    )
+
+
+# Labels of one token and of several, so that the labels read after a shared prompt differ in length.
+COUNTS = {"positive": 30, "negative": 10, "mixed feelings about it": 5}
+LONG_INPUT = "a story that goes on and on about the cast, the sets, the music and the weather"
+
+
+@pytest.mark.parametrize("kind", ["decoder-only", "encoder-decoder"])
+@pytest.mark.parametrize("batch_size", [1, 2, 8])
+def test_answers_the_label_most_likely_once_its_share_of_training_rows_is_divided_out(
+    tiny_causal_lm_dir, tiny_t5_dir, kind, batch_size
+):
+    model, tokenizer = _load(tiny_causal_lm_dir if kind == "decoder-only" else tiny_t5_dir, kind)
+    template = TaskTemplate("Classify.", kind, label_counts=COUNTS)
+    inputs = [*INPUTS, LONG_INPUT]
+    lengths = {label: len(target_ids(tokenizer, label)) for label in COUNTS}
+    # A decoder-only prompt is cut to leave room for the longest label (5 tokens with its EOS), as
+    # training would cut it before that label; an encoder-decoder prompt to the whole length.
+    room = {
+        label: 24 - max(lengths.values()) + lengths[label] if kind == "decoder-only" else 24
+        for label in COUNTS
+    }
+    expected = [
+        max(
+            COUNTS,
+            key=lambda label: (
+                _log_likelihood(model, tokenizer, template, text, label, room[label])
+                - math.log(COUNTS[label] / 45)
+            ),
+        )
+        for text in inputs
+    ]
+    assert choose_labels(model, tokenizer, template, inputs, batch_size=batch_size) == expected
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 8])
-def test_answers_the_label_most_likely_once_its_share_of_training_rows_is_divided_out(tiny_model, batch_size):
+def test_labels_read_after_a_shared_prompt_score_as_each_pair_read_alone(tiny_model, batch_size):
+    """The log-likelihoods themselves, for prompts of several lengths and labels of several."""
     model, tokenizer = tiny_model
-    counts = {"positive": 30, "negative": 10, "mixed": 5}
-    template = TaskTemplate("Classify.", "decoder-only", label_counts=counts)
-    expected = [
-        max(
-            counts,
-            key=lambda label: (
-                _log_likelihood(model, tokenizer, template, text, label) - math.log(counts[label] / 45)
-            ),
-        )
+    template = TaskTemplate("Classify.", "decoder-only", label_counts=COUNTS)
+    # Nothing cut: every prompt is read whole, alone and shared.
+    alone = [
+        [_log_likelihood(model, tokenizer, template, text, label, max_length=512) for label in COUNTS]
         for text in INPUTS
     ]
-    assert choose_labels(model, tokenizer, template, INPUTS, batch_size=batch_size) == expected
+    targets = [target_ids(tokenizer, label) for label in COUNTS]
+    shared = []
+    for start in range(0, len(INPUTS), batch_size):
+        prompts = [prompt_ids(tokenizer, template, text) for text in INPUTS[start : start + batch_size]]
+        with torch.no_grad():
+            shared.append(_after_shared_prompts(model, tokenizer.eos_token_id, prompts, targets))
+    assert torch.allclose(torch.cat(shared), torch.tensor(alone), atol=1e-4)
 
 
 def test_a_label_the_teacher_wrote_rarely_wins_where_the_model_barely_prefers_the_common_one(tiny_model):

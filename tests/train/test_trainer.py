@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from p2m_lib.config import TrainConfig
 from p2m_lib.errors import P2MError
@@ -236,28 +236,6 @@ def test_a_student_stored_in_bfloat16_trains_in_float32(tiny_causal_lm_dir, tmp_
     after = load_file(_folder(result) / "model.safetensors")[name]
     assert after.dtype == torch.float32
     assert (after != before.float()).float().mean() > 0.9
-
-
-@pytest.fixture(scope="module")
-def tiny_t5_dir(smollm2_tokenizer_dir, tmp_path_factory):
-    """A one-layer T5 with the SmolLM2 tokenizer: its decoder starts from the pad (= EOS) id."""
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        d_kv=8,
-        d_ff=64,
-        num_layers=1,
-        num_heads=2,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
-    )
-    out = tmp_path_factory.mktemp("tiny-t5")
-    T5ForConditionalGeneration(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 def test_encoder_decoder_student_trains_and_predicts(tiny_t5_dir, tmp_path):
