@@ -155,7 +155,9 @@ def same_size_prompted(folder: Path, metric: str, profile: str) -> dict[str, flo
     # The same rows the run scored its student and teacher on.
     examples = load_pairs(folder / "test.jsonl", "input", "output")[: get_profile(profile).max_eval_examples]
     prompted = LocalTeacher(embedded=embedded_model(DEFAULT_STUDENT))
-    answers = teacher_predictions(prompted, task, [e.input for e in examples], 48)
+    answers = teacher_predictions(
+        prompted, task, [e.input for e in examples], get_profile(profile).max_new_tokens
+    )
     scores = score(answers, [e.output for e in examples], None)
     return {"same_size": round(getattr(scores, metric), 2), "same_size_chrf": round(scores.chrf, 2)}
 

@@ -21,14 +21,13 @@ import math
 import time
 from pathlib import Path
 
+from p2m_lib.config import get_profile
 from p2m_lib.evaluate.baseline import teacher_predictions
 from p2m_lib.evaluate.metrics import normalize
 from p2m_lib.llm import make_teacher
 from p2m_lib.process import read_split
 from p2m_lib.train import StudentPredictor
 from p2m_lib.types import TaskSpec
-
-MAX_ANSWER_TOKENS = 48  # the profiles' max_new_tokens for the baseline
 
 
 def main() -> None:
@@ -52,7 +51,8 @@ def main() -> None:
     if hasattr(teacher, "load"):  # a local teacher: time answering, not loading
         teacher.load()
     started = time.perf_counter()
-    baseline = teacher_predictions(teacher, task, inputs, MAX_ANSWER_TOKENS)
+    # The longest answer the run's baseline allowed (the quick and standard profiles agree).
+    baseline = teacher_predictions(teacher, task, inputs, get_profile("quick").max_new_tokens)
     teacher_s = time.perf_counter() - started
     figures = {"task": args.run.name, "rows": len(rows)} | paired_difference(student, baseline, references)
     figures |= {"student_s": round(student_s, 1), "teacher_s": round(teacher_s, 1)}
