@@ -140,11 +140,7 @@ def _tiled(per_label: Any, prompts: list[list[int]]) -> Any:
 def _pair_by_pair(model: Any, fill: int, prompts: list[list[int]], targets: list[list[int]]) -> Any:
     """[prompts, targets] log-likelihoods from an encoder-decoder model: every (prompt, label) pair
     is one row of the batch, scored as training scores it."""
-    rows = [
-        {"input_ids": prompt, "attention_mask": [1] * len(prompt), "labels": target}
-        for prompt in prompts
-        for target in targets
-    ]
+    rows = [row | {"labels": target} for row in _rows(prompts) for target in targets]
     batch = _on(pad_rows(rows, fill, "right"), model.device)
     losses, _, _ = target_token_losses(model, batch)
     return -losses.sum(dim=1).reshape(len(prompts), len(targets))
