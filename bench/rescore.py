@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 from p2m_lib.config import get_profile
 from p2m_lib.evaluate.baseline import teacher_predictions
-from p2m_lib.evaluate.metrics import normalize
+from p2m_lib.evaluate.metrics import exact_match, paired_difference
 from p2m_lib.llm import make_teacher
 from p2m_lib.process import read_split
 from p2m_lib.train import StudentPredictor
@@ -43,6 +42,8 @@ def main() -> None:
 
     task = TaskSpec.from_dict(json.loads((args.run / "task.json").read_text(encoding="utf-8")))
     rows = read_split(args.test)[: args.rows]
+    if not rows:
+        raise SystemExit(f"{args.test} has no rows to score")
     inputs, references = [row["input"] for row in rows], [row["output"] for row in rows]
     started = time.perf_counter()
     student = StudentPredictor.load(args.model or args.run / "model").predict(inputs)
@@ -54,7 +55,11 @@ def main() -> None:
     # The longest answer the run's baseline allowed (the quick and standard profiles agree).
     baseline = teacher_predictions(teacher, task, inputs, get_profile("quick").max_new_tokens)
     teacher_s = time.perf_counter() - started
-    figures = {"task": args.run.name, "rows": len(rows)} | paired_difference(student, baseline, references)
+    figures = {
+        "task": args.run.name,
+        "student": round(exact_match(student, references), 2),
+        "teacher": round(exact_match(baseline, references), 2),
+    } | paired_difference(student, baseline, references)
     figures |= {"student_s": round(student_s, 1), "teacher_s": round(teacher_s, 1)}
     print(
         f"{figures['task']}: {figures['rows']} rows, student {figures['student']:.1f}, teacher "
@@ -62,31 +67,6 @@ def main() -> None:
         f"(standard error {figures['standard_error']:.1f})"
     )
     print(json.dumps(figures))
-
-
-def paired_difference(student: list[str], teacher: list[str], references: list[str]) -> dict[str, float]:
-    """Exact match of each (0-100), their difference and its standard error over the rows, in points.
-
-    Answers and references are compared normalised, as `exact_match` compares them.
-    """
-    if not references:
-        raise SystemExit("no test rows to score")
-    rights = [
-        (normalize(s) == normalize(r), normalize(t) == normalize(r))
-        for s, t, r in zip(student, teacher, references, strict=True)
-    ]
-    differences = [int(s) - int(t) for s, t in rights]
-    n = len(differences)
-    mean = sum(differences) / n
-    variance = sum((d - mean) ** 2 for d in differences) / (n - 1) if n > 1 else 0.0
-    return {
-        "student": round(100 * sum(s for s, _ in rights) / n, 2),
-        "teacher": round(100 * sum(t for _, t in rights) / n, 2),
-        "difference": round(100 * mean, 2),
-        "standard_error": round(100 * math.sqrt(variance / n), 2),
-        "only_student_right": sum(s and not t for s, t in rights),
-        "only_teacher_right": sum(t and not s for s, t in rights),
-    }
 
 
 if __name__ == "__main__":

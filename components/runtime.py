@@ -54,6 +54,7 @@ def run_profile(
     num_examples: int = 0,
     generation: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
+    eval_rows: int = 0,
 ) -> Profile:
     """The named profile with the pipeline's overrides.
 
@@ -62,16 +63,21 @@ def run_profile(
         num_examples: Examples to generate; 0 keeps the profile's.
         generation: `GenerationConfig` fields to replace, e.g. {"max_requests": 500, "max_cost": 2.5}.
         training: `TrainConfig` fields to replace, e.g. {"epochs": 3, "lora": true}.
+        eval_rows: Rows of each test set to score (`Profile.max_eval_examples`); 0 keeps the profile's.
 
     Raises:
-        P2MError: An unknown profile, an unknown field or a value of the wrong type.
+        P2MError: An unknown profile, an unknown field, a value of the wrong type or a negative
+            `eval_rows`.
     """
     profile = get_profile(name)
+    if eval_rows < 0:
+        raise P2MError(f"eval_rows must be a number of rows, or 0 for the profile's, not {eval_rows}")
     generation_changes = {**(generation or {}), **({"num_examples": num_examples} if num_examples else {})}
     return dataclasses.replace(
         profile,
         generation=_changed(profile.generation, generation_changes, "generation"),
         train=_changed(profile.train, training or {}, "training"),
+        max_eval_examples=eval_rows or profile.max_eval_examples,
     )
 
 

@@ -371,8 +371,12 @@ def evaluate_stage(
     """Student and teacher on the test split (and the user's real test set) into `out_dir`.
 
     Writes predictions.jsonl and metrics.json; returns the metrics: `metrics` and
-    `baseline_metrics` on the test split, `real_metrics` and `real_baseline_metrics` on `real_test`.
+    `baseline_metrics` on the test split, `real_metrics` and `real_baseline_metrics` on `real_test`,
+    and for each the student's exact match minus the teacher's with its standard error
+    (`difference`, `real_difference`: `paired_difference`). `profile.max_eval_examples` rows of
+    each test set are scored.
     """
+    from p2m_lib.evaluate.metrics import paired_difference
     from p2m_lib.process import read_split
 
     task = TaskSpec.from_dict(read_json(task_path))
@@ -392,6 +396,11 @@ def evaluate_stage(
         )
         evaluations[f"{prefix}metrics"] = student.to_dict()
         evaluations[f"{prefix}baseline_metrics"] = baseline.to_dict()
+        evaluations[f"{prefix}difference"] = paired_difference(
+            [row["prediction"] for row in rows],
+            [row["teacher"] for row in rows],
+            [row["reference"] for row in rows],
+        )
         predictions += [row | {"split": split} for row in rows]
     write_jsonl(out_dir / PREDICTIONS_FILE, predictions)
     write_json(out_dir / METRICS_FILE, evaluations)

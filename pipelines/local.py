@@ -222,17 +222,19 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
     """The prompt2model parameters that reproduce `options`.
 
     Raises:
-        P2MError: The profile differs from its named profile in more than the number of examples
-            and training settings, which is all the pipeline takes.
+        P2MError: The profile differs from its named profile in more than its generation and
+            training settings and the rows it scores, which is all the pipeline takes.
     """
     profile = options.profile
     named = run_profile(profile.name)
     generation = _changes(named.generation, profile.generation, skip="num_examples")
     training = _changes(named.train, profile.train)
-    if run_profile(profile.name, profile.generation.num_examples, generation, training) != profile:
+    eval_rows = profile.max_eval_examples if profile.max_eval_examples != named.max_eval_examples else 0
+    changed = run_profile(profile.name, profile.generation.num_examples, generation, training, eval_rows)
+    if changed != profile:
         raise P2MError(
-            f"profile {profile.name!r} was changed beyond its generation and training settings; "
-            "the pipeline cannot express that: change only those"
+            f"profile {profile.name!r} was changed beyond its generation and training settings and "
+            "the rows it scores; the pipeline cannot express that: change only those"
         )
     dataset, test_dataset = options.dataset, options.test_dataset
     out = options.out_dir.resolve()
@@ -242,6 +244,7 @@ def pipeline_arguments(options: RunOptions, prompt: str, pipeline_root: Path) ->
         "num_examples": profile.generation.num_examples,
         "generation": generation,
         "training": training,
+        "eval_rows": eval_rows,
         "seed": options.seed,
         "teacher": options.teacher,
         "teacher_base_url": options.teacher_base_url,

@@ -55,6 +55,7 @@ def build_prompt2model(
         num_examples: int = 0,
         generation: dict = {},  # noqa: B006
         training: dict = {},  # noqa: B006 (KFP reads the default from the signature)
+        eval_rows: int = 0,
         seed: int = 42,
         teacher: str = "auto",
         teacher_base_url: str = "",
@@ -103,6 +104,8 @@ def build_prompt2model(
             num_examples: Examples to generate; 0 keeps the profile's.
             generation: GenerationConfig fields to change, e.g. {"max_requests": 500, "max_cost": 2.5}.
             training: TrainConfig fields to change, e.g. {"epochs": 3, "learning_rate": 5e-5, "lora": true}.
+            eval_rows: Rows of each test set scored (real and held-out); 0 keeps the profile's
+                (quick 40, standard 200).
             seed: Seed for sampling and splitting.
             teacher: auto, local, openai, an embedded model or a folder; used when teacher_base_url is empty.
             teacher_base_url: The teacher's OpenAI-compatible endpoint; its key comes from the
@@ -242,6 +245,7 @@ def build_prompt2model(
             model=trained.model,
             data=processed.outputs["data"],
             profile=profile,
+            eval_rows=eval_rows,
             test_dataset_path=test_dataset_path,
             test_input_col=test_input_col,
             test_output_col=test_output_col,

@@ -15,6 +15,7 @@ def evaluate(
     evaluation: Output[Dataset],
     metrics: Output[Metrics],
     profile: str = "quick",
+    eval_rows: int = 0,
     test_dataset_path: str = "",
     test_input_col: str = "input",
     test_output_col: str = "output",
@@ -32,9 +33,11 @@ def evaluate(
         data: The process step's splits; scored on test.jsonl.
         evaluation: Folder: predictions.jsonl (student and teacher answers), metrics.json,
             footprint.json and gate.json (the promotion gate's decision and its reasons).
-        metrics: Every score, as "<test set>.<metric>", and the gate's numbers, as "gate.<name>"
-            (gate.promote is 1 or 0), listed by the KFP UI.
+        metrics: Every score, as "<test set>.<metric>" (the student's minus the teacher's exact
+            match and its standard error as "<prefix>difference.<figure>"), and the gate's numbers,
+            as "gate.<name>" (gate.promote is 1 or 0), listed by the KFP UI.
         profile: quick or standard: how many test examples are scored.
+        eval_rows: Rows of each test set to score; 0 keeps the profile's.
         test_dataset_path: A real labelled test file the task can read; empty for none.
         test_input_col: Input column(s) of test_dataset_path, comma-separated.
         test_output_col: Output column of test_dataset_path.
@@ -66,7 +69,7 @@ def evaluate(
         Path(data.path),
         Path(evaluation.path),
         teacher_llm,
-        run_profile(profile),
+        run_profile(profile, eval_rows=eval_rows),
         labelled_data(test_dataset_path, test_input_col, test_output_col),
         bertscore_model or None,
     )

@@ -146,6 +146,14 @@ def run(
         bool, typer.Option("--estimate", help="Print expected requests, tokens and cost, then exit.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --estimate: print JSON.")] = False,
+    eval_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Rows of each test set to score, --test-dataset's and the held-out split's "
+            "(profile default: quick 40, standard 200). More rows tell a real difference from luck.",
+        ),
+    ] = None,
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder (embedded MiniLM).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, splits and training.")] = 42,
     judge: Annotated[
@@ -201,6 +209,7 @@ def run(
             judge=judge or chosen.generation.judge,
         ),
         train=tuned_training(chosen.train, lora, learning_rate),
+        max_eval_examples=eval_rows or chosen.max_eval_examples,
     )
     options = RunOptions(
         prompt_file=prompt_file,
@@ -246,18 +255,22 @@ def _estimate(options: RunOptions) -> Estimate:
     return estimate_generation(task, options.out_dir / "generated", teacher, generation, options.seed)
 
 
+# (prefix of a test set's keys in summary.json, its name in the closing table): the real one first.
+_TEST_SETS = (("real_", "your test set"), ("", "held-out split"))
+
+
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
     """The closing table: the real test set first (the score to trust), then the held-out split,
     what its labels are worth, and how much smaller and faster the student is."""
     from rich.table import Table
 
-    from p2m_lib.evaluate.report import label_trust
+    from p2m_lib.evaluate.report import difference_note, label_trust
 
     table = Table(title=f"{summary['model']['name']} vs the teacher {summary['teacher']['name']}")
     table.add_column("test set", no_wrap=True)
     for column in ("student EM", "teacher EM", "student chrF++", "teacher chrF++", "n"):
         table.add_column(column, justify="right")
-    for prefix, label in (("real_", "your test set"), ("", "held-out split")):
+    for prefix, label in _TEST_SETS:
         if f"{prefix}metrics" not in summary:
             continue
         student, teacher = summary[f"{prefix}metrics"], summary[f"{prefix}baseline_metrics"]
@@ -270,6 +283,9 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
             str(student["count"]),
         )
     console.print(table)
+    for prefix, label in _TEST_SETS:
+        if difference := summary.get(f"{prefix}difference"):
+            console.print(f"{label}: {difference_note(difference)}", highlight=False)
     for note in label_trust(summary):
         console.print(note, style="dim", highlight=False)
     if gate := summary.get("gate"):

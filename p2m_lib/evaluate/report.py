@@ -22,11 +22,12 @@ MAX_SAMPLES = 20
 # Metrics in [0, 100] that are charted, with their display names; `count` is shown in tables only.
 SCORE_LABELS = {"exact_match": "Exact match", "chrf": "chrF++", "bertscore": "BERTScore F1"}
 COUNT_LABEL = "Pairs scored"
-# (summary key of the student's metrics, of the teacher's, title of the test set, chart suffix).
-# The real test set comes first: its labels are the only ones that measure quality.
+# (summary key of the student's metrics, of the teacher's, of their paired difference, title of
+# the test set, chart suffix). The real test set comes first: its labels are the only ones that
+# measure quality.
 EVALUATIONS = (
-    ("real_metrics", "real_baseline_metrics", "Your labelled test set", " (real)"),
-    ("metrics", "baseline_metrics", "Held-out split", ""),
+    ("real_metrics", "real_baseline_metrics", "real_difference", "Your labelled test set", " (real)"),
+    ("metrics", "baseline_metrics", "difference", "Held-out split", ""),
 )
 
 
@@ -159,7 +160,7 @@ def _model_rows(model: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _teacher_lines(summary: Mapping[str, Any]) -> list[tuple[str, float]]:
     """(label, the teacher's exact match) on each test set, as reference lines on the learning curve."""
     lines = []
-    for _, teacher_key, title, _ in EVALUATIONS:
+    for _, teacher_key, _, title, _ in EVALUATIONS:
         teacher = summary.get(teacher_key) or {}
         if teacher.get("exact_match") is not None:
             lines.append((f"teacher, {title.lower()}", float(teacher["exact_match"])))
@@ -182,7 +183,7 @@ def _evaluations(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     student's lead in points.
     """
     evaluations = []
-    for student_key, teacher_key, title, suffix in EVALUATIONS:
+    for student_key, teacher_key, difference_key, title, suffix in EVALUATIONS:
         series = [
             (who, summary[key])
             for who, key in (("Student", student_key), ("Teacher", teacher_key))
@@ -191,10 +192,38 @@ def _evaluations(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         if series:
             chart_series = [(f"{who}{suffix}", metrics) for who, metrics in series]
             compared = len(series) == 2
+            difference = summary.get(difference_key)
             evaluations.append(
-                {"title": title, "series": chart_series, "compared": compared, **_metric_table(series)}
+                {
+                    "title": title,
+                    "series": chart_series,
+                    "compared": compared,
+                    "difference": difference_note(difference) if compared and difference else "",
+                    **_metric_table(series),
+                }
             )
     return evaluations
+
+
+def difference_note(difference: Mapping[str, Any]) -> str:
+    """What a `paired_difference` says, in a sentence: how far apart, how sure, what would tell.
+
+    Two standard errors either side of the difference hold the true one about 95 times in 100.
+    """
+    points, error = float(difference["difference"]), float(difference["standard_error"])
+    rows = int(difference["rows"])
+    sentence = (
+        f"Exact match, student minus teacher: {points:+.1f} points over {rows:,} row{'s' * (rows != 1)} "
+        f"(standard error {error:.1f}; only the student right on {difference['only_student_right']}, "
+        f"only the teacher on {difference['only_teacher_right']})"
+    )
+    if abs(points) > 2 * error:
+        better = "student" if points > 0 else "teacher"
+        return f"{sentence}: the {better} is better beyond two standard errors."
+    return (
+        f"{sentence}: within two standard errors of a tie, too close to call on these rows; "
+        "score more of them (p2m run --eval-rows) to tell."
+    )
 
 
 def _metric_table(series: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:

@@ -60,6 +60,8 @@ def test_run_writes_every_artifact_and_a_complete_summary(
                 "label",
                 "--test-dataset",
                 str(test),
+                "--eval-rows",
+                "1",
                 "--lora",
             ],
         )
@@ -68,6 +70,11 @@ def test_run_writes_every_artifact_and_a_complete_summary(
     # as plain lines (the output is no terminal).
     assert "held-out split" in result.output and "your test set" in result.output
     assert "step train: success after" in result.output
+    # ... and say how far apart student and teacher are on the one row scored, and how sure that is.
+    # (Lines are wrapped to the console's width.)
+    shown = " ".join(result.output.split())
+    assert "your test set: Exact match, student minus teacher: " in shown
+    assert " points over 1 row (standard error 0.0;" in shown
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["runner"] == "kfp-local"
@@ -87,7 +94,12 @@ def test_run_writes_every_artifact_and_a_complete_summary(
         assert all(isinstance(summary[key][m], float) for m in ("exact_match", "chrf", "bertscore"))
     # The scripted teacher answers every test input right, whatever the student learnt.
     assert summary["real_baseline_metrics"]["exact_match"] == 100.0
-    assert summary["real_metrics"]["count"] == 2
+    # --eval-rows 1: one row of the two in the test file is scored.
+    assert summary["real_metrics"]["count"] == 1
+    difference = summary["real_difference"]
+    assert difference["rows"] == 1 and difference["standard_error"] == 0.0
+    assert difference["difference"] == summary["real_metrics"]["exact_match"] - 100.0
+    assert difference["only_teacher_right"] == int(summary["real_metrics"]["exact_match"] == 0.0)
     assert set(summary["timings"]) == {"parse", "labelled", "generate", "process", "train", "evaluate"}
 
     generated = [json.loads(line) for line in (out / "generated" / "examples.jsonl").read_text().splitlines()]
@@ -107,7 +119,7 @@ def test_run_writes_every_artifact_and_a_complete_summary(
     } <= model_files
     assert "(LoRA, merged)" in (out / "model" / "README.md").read_text()
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    assert [p["input"] for p in predictions if p["split"] == "real_test"] == ["cloud", "rain"]
+    assert [p["input"] for p in predictions if p["split"] == "real_test"] == ["cloud"]
     assert "Write the word in capital letters." in (out / "report.html").read_text()
     assert json.loads((out / "metrics.json").read_text())["real_metrics"] == summary["real_metrics"]
 

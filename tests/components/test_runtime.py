@@ -60,3 +60,10 @@ def test_work_folder_is_kept_when_given_and_temporary_otherwise(tmp_path):
 def test_markdown_table_keeps_each_cell_on_one_line():
     table = markdown_table([{"name": "a|b", "description": "two\nlines"}], ("name", "description"))
     assert table.splitlines() == ["| name | description |", "| --- | --- |", "| a\\|b | two lines |"]
+
+
+def test_run_profile_scores_eval_rows_rows_or_the_profiles_number():
+    assert run_profile("standard", eval_rows=500).max_eval_examples == 500
+    assert run_profile("standard", eval_rows=0).max_eval_examples == 200
+    with pytest.raises(P2MError, match="eval_rows must be a number of rows, or 0 for the profile's, not -3"):
+        run_profile("quick", eval_rows=-3)

@@ -10,6 +10,7 @@ import pytest
 from p2m_lib.errors import P2MError
 from p2m_lib.evaluate import bertscore, chrf, exact_match, normalize, score
 from p2m_lib.evaluate import metrics as metrics_module
+from p2m_lib.evaluate.metrics import paired_difference
 from p2m_lib.types import Metrics
 
 
@@ -109,3 +110,33 @@ def test_score_returns_all_metrics_and_reuses_the_scorer() -> None:
 def test_unknown_bertscore_encoder_is_a_clear_error(tmp_path: object) -> None:
     with pytest.raises(P2MError, match="BERTScore encoder"):
         bertscore(["a"], ["b"], model=str(tmp_path))
+
+
+def test_paired_difference_counts_rows_only_one_model_got_right_and_its_standard_error() -> None:
+    references = ["red", "green", "blue", "gold"]
+    student = ["red", "green", "pink", " Gold."]  # compared normalised, as exact match compares
+    teacher = ["red", "pink", "blue", "pink"]
+    # Per row: 0, +1, -1, +1; mean 0.25, sample variance 0.9167, standard error sqrt(0.9167 / 4).
+    assert paired_difference(student, teacher, references) == {
+        "difference": 25.0,
+        "standard_error": 47.87,
+        "only_student_right": 2,
+        "only_teacher_right": 1,
+        "rows": 4,
+    }
+    # One row: no spread to estimate, so no standard error.
+    assert paired_difference(["x"], ["y"], ["y"])["standard_error"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("student", "teacher", "references", "message"),
+    [
+        ([], [], [], "cannot score zero predictions"),
+        (["a"], ["a", "b"], ["a"], "cannot score 2 predictions against 1 references"),
+    ],
+)
+def test_paired_difference_refuses_rows_that_do_not_pair_up(
+    student: list[str], teacher: list[str], references: list[str], message: str
+) -> None:
+    with pytest.raises(P2MError, match=message):
+        paired_difference(student, teacher, references)

@@ -109,6 +109,47 @@ def test_report_compares_student_and_teacher_point_by_point(tmp_path: Path) -> N
     assert section.count("Your labelled test set") == 1  # one table, titled once
 
 
+@pytest.mark.parametrize(
+    ("difference", "sentence"),
+    [
+        (
+            {
+                "difference": -9.0,
+                "standard_error": 2.48,
+                "only_student_right": 4,
+                "only_teacher_right": 22,
+                "rows": 200,
+            },
+            "Exact match, student minus teacher: -9.0 points over 200 rows (standard error 2.5; only "
+            "the student right on 4, only the teacher on 22): the teacher is better beyond two "
+            "standard errors.",
+        ),
+        (
+            {
+                "difference": 5.0,
+                "standard_error": 3.4,
+                "only_student_right": 3,
+                "only_teacher_right": 1,
+                "rows": 40,
+            },
+            "Exact match, student minus teacher: +5.0 points over 40 rows (standard error 3.4; only "
+            "the student right on 3, only the teacher on 1): within two standard errors of a tie, too "
+            "close to call on these rows; score more of them (p2m run --eval-rows) to tell.",
+        ),
+    ],
+)
+def test_report_says_how_sure_the_difference_is(
+    tmp_path: Path, difference: dict[str, Any], sentence: str
+) -> None:
+    real = {"exact_match": 85.0, "chrf": 86.0, "bertscore": 90.0, "count": difference["rows"]}
+    summary = _summary(real_metrics=real, real_baseline_metrics=real, real_difference=difference)
+    html = _write(tmp_path, summary, [], [])
+    section = html[html.index("<h2>Student vs teacher</h2>") : html.index("<h2>Learning curve</h2>")]
+    assert f'<p class="note">{sentence}</p>' in section
+    # The held-out split has no teacher baseline in this summary: no sentence for it.
+    assert section.count("student minus teacher") == 1
+
+
 def test_report_without_a_teacher_says_so(tmp_path: Path) -> None:
     html = _write(tmp_path, _summary(), [], [])
     assert "no teacher baseline recorded" in html

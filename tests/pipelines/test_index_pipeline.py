@@ -135,6 +135,17 @@ def test_a_profile_the_pipeline_cannot_express_is_refused(tmp_path):
         pipeline_arguments(options, "prompt", tmp_path)
 
 
+def test_the_rows_scored_travel_as_eval_rows(tmp_path):
+    standard = get_profile("standard")
+    options = RunOptions(
+        prompt_file=tmp_path / "p.txt",
+        out_dir=tmp_path / "run",
+        profile=dataclasses.replace(standard, max_eval_examples=500),
+    )
+    arguments = pipeline_arguments(options, "prompt", tmp_path / "run" / "kfp-local")
+    assert arguments["eval_rows"] == 500
+
+
 def test_a_changed_profile_travels_as_num_examples_and_training(tmp_path):
     quick = get_profile("quick")
     profile = dataclasses.replace(
@@ -147,6 +158,7 @@ def test_a_changed_profile_travels_as_num_examples_and_training(tmp_path):
     )
     arguments = pipeline_arguments(options, "prompt", tmp_path / "run" / "kfp-local")
     assert arguments["num_examples"] == 7
+    assert arguments["eval_rows"] == 0  # the profile's own
     assert arguments["generation"] == {"max_cost": 1.5}
     assert arguments["training"] == {"lora": True, "epochs": 2}
     assert arguments["student"] == "" and arguments["work_dir"] == str((tmp_path / "run").resolve())
