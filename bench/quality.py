@@ -20,7 +20,7 @@ whole command. Targets (docs/BENCHMARKS.md, Quality): the student beats the teac
 least matches the teacher and beats the same-size prompted model by 20 points, each run under 15.
 
 Run: .venv/bin/python bench/quality.py [--tasks date_normalization,ticket_routing]
-         [--num-examples N] [--max-requests N] [--profile quick] [--out runs/quality]
+         [--num-examples N] [--max-requests N] [--eval-rows N] [--profile quick] [--out runs/quality]
 Each task's run folder is made fresh (an existing one is removed) so nothing is resumed.
 Prints a table, then one JSON object on the last line.
 """
@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from p2m_lib.config import get_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -65,6 +67,9 @@ def main() -> None:
         "--num-examples", type=int, default=None, help="Examples to generate (default: the profile's)."
     )
     parser.add_argument("--max-requests", type=int, default=None, help="Most teacher requests per run.")
+    parser.add_argument(
+        "--eval-rows", type=int, default=None, help="Real test rows scored (default: the profile's)."
+    )
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
     parser.add_argument("--prompt-only", action="store_true", help="Train on generated data alone.")
@@ -117,6 +122,8 @@ def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
         command += ["--num-examples", str(args.num_examples)]
     if args.max_requests is not None:
         command += ["--max-requests", str(args.max_requests)]
+    if args.eval_rows is not None:
+        command += ["--eval-rows", str(args.eval_rows)]
     load = os.getloadavg()[0]
     start = time.perf_counter()
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -132,7 +139,8 @@ def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
     metric = (TASKS | PUBLIC_TASKS)[name]
     figures = figures_of(json.loads((out / "summary.json").read_text()), metric, wall)
     if args.prompt_only:
-        same_size = same_size_prompted(folder, metric, args.profile)
+        rows = args.eval_rows or get_profile(args.profile).max_eval_examples
+        same_size = same_size_prompted(folder, metric, args.profile, rows)
         figures |= same_size | {
             "target_met": figures["difference"] >= 0
             and figures["student"] - same_size["same_size"] >= PROMPT_ONLY_TARGET_POINTS
@@ -141,9 +149,9 @@ def run_task(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return result | figures
 
 
-def same_size_prompted(folder: Path, metric: str, profile: str) -> dict[str, float]:
-    """The untrained embedded student, prompted with the task's prompt exactly as the teacher is."""
-    from p2m_lib.config import get_profile
+def same_size_prompted(folder: Path, metric: str, profile: str, rows: int) -> dict[str, float]:
+    """The untrained embedded student, prompted with the task's prompt exactly as the teacher is,
+    on the first `rows` rows of the test set."""
     from p2m_lib.embedded import DEFAULT_STUDENT, embedded_model
     from p2m_lib.evaluate import score
     from p2m_lib.evaluate.baseline import teacher_predictions
@@ -153,7 +161,7 @@ def same_size_prompted(folder: Path, metric: str, profile: str) -> dict[str, flo
 
     task = parse_prompt((folder / "prompt.txt").read_text(encoding="utf-8"))
     # The same rows the run scored its student and teacher on.
-    examples = load_pairs(folder / "test.jsonl", "input", "output")[: get_profile(profile).max_eval_examples]
+    examples = load_pairs(folder / "test.jsonl", "input", "output")[:rows]
     prompted = LocalTeacher(embedded=embedded_model(DEFAULT_STUDENT))
     answers = teacher_predictions(
         prompted, task, [e.input for e in examples], get_profile(profile).max_new_tokens
@@ -172,6 +180,8 @@ def figures_of(summary: dict[str, Any], metric: str, wall: float) -> dict[str, A
         "student": round(student, 2),
         "teacher": round(teacher, 2),
         "difference": round(student - teacher, 2),
+        # Of exact match's difference, over the same rows (p2m_lib.evaluate.metrics.paired_difference).
+        "standard_error": summary["real_difference"]["standard_error"],
         "test_examples": summary["real_metrics"]["count"],
         "student_chrf": round(summary["real_metrics"]["chrf"], 2),
         "teacher_chrf": round(summary["real_baseline_metrics"]["chrf"], 2),
@@ -188,7 +198,7 @@ def figures_of(summary: dict[str, Any], metric: str, wall: float) -> dict[str, A
 
 def print_table(results: list[dict[str, Any]], target: str) -> None:
     stages = list(dict.fromkeys(stage for result in results for stage in result.get("timings", {})))
-    header = ["task", "student", "teacher", "same size", "diff", "train ex", "steps (kept)"]
+    header = ["task", "student", "teacher", "same size", "diff (s.e.)", "train ex", "steps (kept)"]
     header += [*stages, "wall s", "load", "target"]
     rows = []
     for result in results:
@@ -202,7 +212,7 @@ def print_table(results: list[dict[str, Any]], target: str) -> None:
                 f"{result['student']:.1f}",
                 f"{result['teacher']:.1f}",
                 f"{result['same_size']:.1f}" if "same_size" in result else "",
-                f"{result['difference']:+.1f}",
+                f"{result['difference']:+.1f} ({result['standard_error']:.1f})",
                 str(result["train_examples"]),
                 f"{result['steps']} ({result['best_step']})",
                 *[f"{timings.get(stage, 0):.0f}" for stage in stages],
@@ -216,6 +226,7 @@ def print_table(results: list[dict[str, Any]], target: str) -> None:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
     print(
         "student, teacher: the task's main metric (exact match) on the real test set, 0-100; "
+        "diff: student - teacher, with the standard error of exact match's difference; "
         f"stage times in seconds; target: {target}"
     )
 
