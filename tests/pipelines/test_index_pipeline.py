@@ -124,26 +124,22 @@ def test_p2m_run_refuses_unusable_retrieval_options_before_any_task(tmp_path, op
     assert not (tmp_path / "run").exists()
 
 
-def test_a_profile_the_pipeline_cannot_express_is_refused(tmp_path):
-    quick = get_profile("quick")
+def _pipeline_arguments(tmp_path, profile):
     options = RunOptions(
-        prompt_file=tmp_path / "prompt.txt",
-        out_dir=tmp_path / "run",
-        profile=dataclasses.replace(quick, val_fraction=0.3),
+        prompt_file=tmp_path / "p.txt", out_dir=tmp_path / "run", profile=profile, student=None
     )
+    return pipeline_arguments(options, "prompt", tmp_path / "run" / "kfp-local")
+
+
+def test_a_profile_the_pipeline_cannot_express_is_refused(tmp_path):
+    profile = dataclasses.replace(get_profile("quick"), val_fraction=0.3)
     with pytest.raises(P2MError, match="changed beyond its generation and training settings"):
-        pipeline_arguments(options, "prompt", tmp_path)
+        _pipeline_arguments(tmp_path, profile)
 
 
 def test_the_rows_scored_travel_as_eval_rows(tmp_path):
-    standard = get_profile("standard")
-    options = RunOptions(
-        prompt_file=tmp_path / "p.txt",
-        out_dir=tmp_path / "run",
-        profile=dataclasses.replace(standard, max_eval_examples=500),
-    )
-    arguments = pipeline_arguments(options, "prompt", tmp_path / "run" / "kfp-local")
-    assert arguments["eval_rows"] == 500
+    profile = dataclasses.replace(get_profile("standard"), max_eval_examples=500)
+    assert _pipeline_arguments(tmp_path, profile)["eval_rows"] == 500
 
 
 def test_a_changed_profile_travels_as_num_examples_and_training(tmp_path):
@@ -153,10 +149,7 @@ def test_a_changed_profile_travels_as_num_examples_and_training(tmp_path):
         generation=dataclasses.replace(quick.generation, num_examples=7, max_cost=1.5),
         train=dataclasses.replace(quick.train, lora=True, epochs=2),
     )
-    options = RunOptions(
-        prompt_file=tmp_path / "p.txt", out_dir=tmp_path / "run", profile=profile, student=None
-    )
-    arguments = pipeline_arguments(options, "prompt", tmp_path / "run" / "kfp-local")
+    arguments = _pipeline_arguments(tmp_path, profile)
     assert arguments["num_examples"] == 7
     assert arguments["eval_rows"] == 0  # the profile's own
     assert arguments["generation"] == {"max_cost": 1.5}
