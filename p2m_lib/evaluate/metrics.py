@@ -137,8 +137,8 @@ def paired_difference(
     about two standard errors of zero does not say which model is better.
 
     Returns:
-        `difference` and `standard_error` in points, `only_student_right`, `only_teacher_right`,
-        `rows`.
+        `difference` and `standard_error` in points (the error is 0 for one row: there is no
+        spread to estimate it from), `only_student_right`, `only_teacher_right`, `rows`.
 
     Raises:
         P2MError: The sequences differ in length or are empty.

@@ -217,12 +217,15 @@ def difference_note(difference: Mapping[str, Any]) -> str:
         f"(standard error {error:.1f}; only the student right on {difference['only_student_right']}, "
         f"only the teacher on {difference['only_teacher_right']})"
     )
-    if abs(points) > 2 * error:
+    if not difference["only_student_right"] and not difference["only_teacher_right"]:
+        return f"{sentence}: a tie on every row."
+    # One row has no spread to estimate an error from.
+    if rows > 1 and abs(points) > 2 * error:
         better = "student" if points > 0 else "teacher"
         return f"{sentence}: the {better} is better beyond two standard errors."
     return (
         f"{sentence}: within two standard errors of a tie, too close to call on these rows; "
-        "score more of them (p2m run --eval-rows) to tell."
+        "score more of them (--eval-rows, or eval_rows in a pipeline) to tell."
     )
 
 

@@ -10,6 +10,10 @@ import pytest
 
 from p2m_lib.evaluate import write_report
 
+TOO_CLOSE = (
+    "within two standard errors of a tie, too close to call on these rows; score more of them "
+    "(--eval-rows, or eval_rows in a pipeline) to tell."
+)
 PNG_IMAGE = re.compile(r'<img src="data:image/png;base64,[A-Za-z0-9+/]+=*"')
 
 
@@ -126,6 +130,28 @@ def test_report_compares_student_and_teacher_point_by_point(tmp_path: Path) -> N
         ),
         (
             {
+                "difference": 0.0,
+                "standard_error": 0.0,
+                "only_student_right": 0,
+                "only_teacher_right": 0,
+                "rows": 50,
+            },
+            "Exact match, student minus teacher: +0.0 points over 50 rows (standard error 0.0; only "
+            "the student right on 0, only the teacher on 0): a tie on every row.",
+        ),
+        (
+            {
+                "difference": -100.0,
+                "standard_error": 0.0,
+                "only_student_right": 0,
+                "only_teacher_right": 1,
+                "rows": 1,
+            },
+            "Exact match, student minus teacher: -100.0 points over 1 row (standard error 0.0; only "
+            "the student right on 0, only the teacher on 1): " + TOO_CLOSE,
+        ),
+        (
+            {
                 "difference": 5.0,
                 "standard_error": 3.4,
                 "only_student_right": 3,
@@ -133,8 +159,7 @@ def test_report_compares_student_and_teacher_point_by_point(tmp_path: Path) -> N
                 "rows": 40,
             },
             "Exact match, student minus teacher: +5.0 points over 40 rows (standard error 3.4; only "
-            "the student right on 3, only the teacher on 1): within two standard errors of a tie, too "
-            "close to call on these rows; score more of them (p2m run --eval-rows) to tell.",
+            "the student right on 3, only the teacher on 1): " + TOO_CLOSE,
         ),
     ],
 )
